@@ -1,0 +1,388 @@
+// Package config reads ventapp's configuration file, vent.cfg.
+//
+// The file is INI, read with gopkg.in/ini.v1. It keeps the keys of vent's
+// own vent.cfg ([main] files is the drop folder) and adds sections for
+// ventapp (containerd, jobs, drop, api, index). Defaults are embedded in the
+// binary (default.cfg), so no file is needed to start. Keys the program does
+// not know are kept and reported as warnings, never treated as errors.
+package config
+
+import (
+	_ "embed"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/ini.v1"
+)
+
+//go:embed default.cfg
+var defaultFile []byte
+
+// Default paths used by the packaged install.
+const (
+	SystemConfigPath = "/etc/ventapp/vent.cfg"
+	SystemDataDir    = "/var/lib/ventapp"
+	ConfigFileName   = "vent.cfg"
+)
+
+// Errors returned by Load.
+var (
+	// ErrSyntax means the file is not valid INI.
+	ErrSyntax = errors.New("config syntax error")
+
+	// ErrValue means a known key has a value of the wrong kind.
+	ErrValue = errors.New("bad config value")
+)
+
+// Config is the resolved configuration of one ventapp instance.
+type Config struct {
+	// Path is the file that was read, or "" when only defaults apply.
+	Path string
+
+	// Files is the drop folder ([main] files).
+	Files string
+
+	// ServicesURI replaces 0.0.0.0 in shown service addresses ([main] services_uri).
+	ServicesURI string
+
+	// DataDir holds the job database, index, logs and plugin sources.
+	DataDir string
+
+	// LogLevel is debug, info, warn or error.
+	LogLevel string
+
+	// ContainerdAddress is the containerd gRPC socket.
+	ContainerdAddress string
+
+	// ContainerdNamespace is the containerd namespace ventapp owns.
+	ContainerdNamespace string
+
+	// ContainerdFIFODir is where task stdio FIFOs go; "" keeps
+	// containerd's default (/run/containerd/fifo).
+	ContainerdFIFODir string
+
+	// Workers is the number of plugin containers that may run at once.
+	Workers int
+
+	// JobTimeout kills a plugin container that runs longer.
+	JobTimeout time.Duration
+
+	// MaxAttempts bounds retries after infrastructure failures.
+	MaxAttempts int
+
+	// RetryBackoff is the first retry delay; it doubles per attempt.
+	RetryBackoff time.Duration
+
+	// QuietPeriod is how long a file written in place must be still.
+	QuietPeriod time.Duration
+
+	// RescanInterval is the period of the full drop-folder rescan.
+	RescanInterval time.Duration
+
+	// Socket is the absolute path of the API's Unix socket.
+	Socket string
+
+	// IndexBatchSize and IndexFlushInterval control index commits.
+	IndexBatchSize     int
+	IndexFlushInterval time.Duration
+
+	// UseExistingImages skips building when the image already exists.
+	UseExistingImages bool
+
+	// Warnings lists keys and sections that were kept but not understood.
+	Warnings []string
+
+	// File is the merged INI document: defaults overlaid with the file.
+	// Sections ventapp does not read ([network-mapping], …) stay here.
+	File *ini.File
+}
+
+// known lists every section and key ventapp understands, plus vent's own
+// sections that are accepted without a warning even where ventapp does not
+// act on them.
+var known = map[string][]string{
+	"main":                 {"files", "services_uri"},
+	"ventapp":              {"data_dir", "log_level"},
+	"containerd":           {"address", "namespace", "fifo_dir"},
+	"jobs":                 {"workers", "timeout", "max_attempts", "retry_backoff"},
+	"drop":                 {"quiet_period", "rescan_interval"},
+	"api":                  {"socket"},
+	"index":                {"batch_size", "flush_interval"},
+	"build-options":        {"use_existing_images"},
+	"network-mapping":      nil, // any key: vent's NIC names
+	"nvidia-docker-plugin": {"port", "host"},
+	"external-services":    nil,
+	"groups":               {"start_order"},
+}
+
+// Locate returns the config file and data dir to use, following the same
+// rules for the daemon and for client commands so both find one socket:
+//
+//   - an explicit configPath wins; it must exist;
+//   - else dataDir/vent.cfg when dataDir is given and that file exists;
+//   - else SystemConfigPath when no dataDir was given and it exists;
+//   - else no file (embedded defaults).
+//
+// The data dir is dataDir when given, else whatever the config says.
+func Locate(configPath, dataDir string) (string, error) {
+	if configPath != "" {
+		if _, err := os.Stat(configPath); err != nil {
+			return "", fmt.Errorf("config file %s: %w", configPath, err)
+		}
+		return configPath, nil
+	}
+	if dataDir != "" {
+		p := filepath.Join(dataDir, ConfigFileName)
+		if _, err := os.Stat(p); err == nil {
+			return p, nil
+		}
+		return "", nil
+	}
+	if _, err := os.Stat(SystemConfigPath); err == nil {
+		return SystemConfigPath, nil
+	}
+	return "", nil
+}
+
+// Load reads the config at path (or only the defaults when path is "") and
+// applies dataDir when it is not empty. Relative paths in the file are
+// taken relative to the file's folder.
+func Load(path, dataDir string) (*Config, error) {
+	f, err := ini.LoadSources(ini.LoadOptions{AllowBooleanKeys: false}, defaultFile)
+	if err != nil {
+		return nil, fmt.Errorf("embedded defaults: %w", err)
+	}
+
+	var user *ini.File
+	if path != "" {
+		data, err := os.ReadFile(path)
+		if err != nil {
+			return nil, fmt.Errorf("config file %s: %w", path, err)
+		}
+		if err := checkSyntax(path, data); err != nil {
+			return nil, err
+		}
+		user, err = ini.LoadSources(ini.LoadOptions{}, data)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %s: %v", ErrSyntax, path, err)
+		}
+		overlay(f, user)
+	}
+
+	c := &Config{Path: path, File: f}
+	if user != nil {
+		c.Warnings = unknownKeys(path, user)
+	}
+	if err := c.fill(dataDir); err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// checkSyntax reports the first line that is not a section header, a
+// key/value pair, a comment or blank, naming the file and line.
+func checkSyntax(path string, data []byte) error {
+	for i, line := range strings.Split(string(data), "\n") {
+		s := strings.TrimSpace(line)
+		switch {
+		case s == "", s[0] == '#', s[0] == ';':
+		case s[0] == '[':
+			if !strings.HasSuffix(s, "]") || len(s) < 3 {
+				return fmt.Errorf("%w: %s:%d: malformed section header %q", ErrSyntax, path, i+1, s)
+			}
+		case strings.ContainsAny(s, "=:"):
+		default:
+			return fmt.Errorf("%w: %s:%d: expected key = value, got %q", ErrSyntax, path, i+1, s)
+		}
+	}
+	return nil
+}
+
+// overlay copies every key of src into dst, creating sections as needed.
+func overlay(dst, src *ini.File) {
+	for _, s := range src.Sections() {
+		ds := dst.Section(s.Name())
+		for _, k := range s.Keys() {
+			ds.Key(k.Name()).SetValue(k.Value())
+		}
+	}
+}
+
+func unknownKeys(path string, f *ini.File) []string {
+	var warns []string
+	for _, s := range f.Sections() {
+		name := s.Name()
+		if name == ini.DefaultSection {
+			for _, k := range s.Keys() {
+				warns = append(warns, fmt.Sprintf("%s: key %q outside any section is ignored", path, k.Name()))
+			}
+			continue
+		}
+		keys, ok := known[name]
+		if !ok {
+			warns = append(warns, fmt.Sprintf("%s: unknown section [%s] kept but not used", path, name))
+			continue
+		}
+		if keys == nil {
+			continue
+		}
+		for _, k := range s.Keys() {
+			if !contains(keys, k.Name()) {
+				warns = append(warns, fmt.Sprintf("%s: unknown key %q in [%s] kept but not used", path, k.Name(), name))
+			}
+		}
+	}
+	return warns
+}
+
+func contains(list []string, s string) bool {
+	for _, x := range list {
+		if x == s {
+			return true
+		}
+	}
+	return false
+}
+
+func (c *Config) fill(dataDir string) error {
+	var errs []error
+	str := func(sec, key string) string {
+		return strings.TrimSpace(c.File.Section(sec).Key(key).String())
+	}
+	num := func(sec, key string, min int) int {
+		v := str(sec, key)
+		n, err := strconv.Atoi(v)
+		if err != nil || n < min {
+			errs = append(errs, fmt.Errorf("%w: [%s] %s = %q: want a whole number >= %d", ErrValue, sec, key, v, min))
+		}
+		return n
+	}
+	dur := func(sec, key string) time.Duration {
+		v := str(sec, key)
+		d, err := time.ParseDuration(v)
+		if err != nil || d <= 0 {
+			errs = append(errs, fmt.Errorf("%w: [%s] %s = %q: want a positive duration such as 30s or 5m", ErrValue, sec, key, v))
+		}
+		return d
+	}
+	yes := func(sec, key string) bool {
+		v := strings.ToLower(str(sec, key))
+		switch v {
+		case "yes", "true", "on", "1":
+			return true
+		case "no", "false", "off", "0", "":
+			return false
+		}
+		errs = append(errs, fmt.Errorf("%w: [%s] %s = %q: want yes or no", ErrValue, sec, key, v))
+		return false
+	}
+
+	c.Files = c.abs(expandHome(str("main", "files")))
+	c.ServicesURI = str("main", "services_uri")
+	c.DataDir = c.abs(expandHome(str("ventapp", "data_dir")))
+	if dataDir != "" {
+		d, err := filepath.Abs(dataDir)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("data dir %s: %w", dataDir, err))
+		}
+		c.DataDir = d
+	}
+	c.LogLevel = strings.ToLower(str("ventapp", "log_level"))
+	switch c.LogLevel {
+	case "debug", "info", "warn", "error":
+	default:
+		errs = append(errs, fmt.Errorf("%w: [ventapp] log_level = %q: want debug, info, warn or error", ErrValue, c.LogLevel))
+	}
+	c.ContainerdAddress = str("containerd", "address")
+	c.ContainerdNamespace = str("containerd", "namespace")
+	c.ContainerdFIFODir = c.abs(str("containerd", "fifo_dir"))
+	if c.ContainerdNamespace == "" {
+		errs = append(errs, fmt.Errorf("%w: [containerd] namespace is empty", ErrValue))
+	}
+	c.Workers = num("jobs", "workers", 1)
+	c.JobTimeout = dur("jobs", "timeout")
+	c.MaxAttempts = num("jobs", "max_attempts", 1)
+	c.RetryBackoff = dur("jobs", "retry_backoff")
+	c.QuietPeriod = dur("drop", "quiet_period")
+	c.RescanInterval = dur("drop", "rescan_interval")
+	c.IndexBatchSize = num("index", "batch_size", 1)
+	c.IndexFlushInterval = dur("index", "flush_interval")
+	c.UseExistingImages = yes("build-options", "use_existing_images")
+
+	sock := str("api", "socket")
+	if sock == "" {
+		sock = "ventapp.sock"
+	}
+	if !filepath.IsAbs(sock) {
+		sock = filepath.Join(c.DataDir, sock)
+	}
+	c.Socket = sock
+
+	if c.Files == "" {
+		errs = append(errs, fmt.Errorf("%w: [main] files (the drop folder) is empty", ErrValue))
+	}
+	if err := errors.Join(errs...); err != nil {
+		if c.Path != "" {
+			return fmt.Errorf("config file %s: %w", c.Path, err)
+		}
+		return err
+	}
+	return nil
+}
+
+// abs makes p absolute, relative to the config file's folder when there is
+// one and to the working directory otherwise.
+func (c *Config) abs(p string) string {
+	if p == "" || filepath.IsAbs(p) {
+		return p
+	}
+	if c.Path != "" {
+		return filepath.Join(filepath.Dir(absOr(c.Path)), p)
+	}
+	return absOr(p)
+}
+
+func absOr(p string) string {
+	a, err := filepath.Abs(p)
+	if err != nil {
+		return p
+	}
+	return a
+}
+
+func expandHome(p string) string {
+	if p == "~" || strings.HasPrefix(p, "~/") {
+		if home, err := os.UserHomeDir(); err == nil {
+			return filepath.Join(home, strings.TrimPrefix(p, "~"))
+		}
+	}
+	return p
+}
+
+// Default returns the embedded defaults as a file's text.
+func Default() string { return string(defaultFile) }
+
+// Paths inside the data dir.
+
+// JobsDB is the bbolt file of the job queue.
+func (c *Config) JobsDB() string { return filepath.Join(c.DataDir, "jobs.db") }
+
+// IndexDir is the bleve index folder.
+func (c *Config) IndexDir() string { return filepath.Join(c.DataDir, "index") }
+
+// LogDir is the root of the raw plugin logs (YYYY/MM/DD/<container>.log).
+func (c *Config) LogDir() string { return filepath.Join(c.DataDir, "logs") }
+
+// PluginsFile is the plugin registry.
+func (c *Config) PluginsFile() string { return filepath.Join(c.DataDir, "plugins.json") }
+
+// StatusFile is vent's status.json, one JSON object per finished job.
+func (c *Config) StatusFile() string { return filepath.Join(c.DataDir, "status.json") }
+
+// ManifestFile is vent's plugin_manifest.cfg, rewritten on plugin changes.
+func (c *Config) ManifestFile() string { return filepath.Join(c.DataDir, "plugin_manifest.cfg") }
