@@ -1,0 +1,34 @@
+package builder
+
+import (
+	"fmt"
+	"testing"
+)
+
+// BenchmarkBuildScratch builds a FROM scratch image with a small COPY
+// (busybox and a few text files) against a private containerd.
+// "unchanged" rebuilds identical input, so every blob is already stored;
+// "changed" edits one file each time, so one layer, the config and the
+// manifest are written and unpacked anew.
+func BenchmarkBuildScratch(b *testing.B) {
+	e := newEnv(b)
+	dir := b.TempDir()
+	copyBusybox(b, dir, "busybox")
+	writeFiles(b, dir, map[string]string{"conf/a.ini": "[a]\n", "conf/b.ini": "[b]\n", "run.sh": "echo\n"})
+	const df = "FROM scratch\nCOPY busybox /bin/busybox\nCOPY conf/ run.sh /app/\nENV MODE=bench\n" +
+		"ENTRYPOINT [\"/bin/busybox\", \"sh\", \"/app/run.sh\"]\n"
+
+	b.Run("unchanged", func(b *testing.B) {
+		for b.Loop() {
+			e.mustBuild(b, dir, df, "ventapp-bench/scratch:latest", nil)
+		}
+	})
+	b.Run("changed", func(b *testing.B) {
+		i := 0
+		for b.Loop() {
+			i++
+			writeFiles(b, dir, map[string]string{"run.sh": fmt.Sprintf("echo %d\n", i)})
+			e.mustBuild(b, dir, df, "ventapp-bench/scratch:latest", nil)
+		}
+	})
+}
