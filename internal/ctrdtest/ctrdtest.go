@@ -37,8 +37,9 @@ type Daemon struct {
 	// shared /run/containerd/fifo.
 	FIFODir string
 
-	cmd *exec.Cmd
-	log *bytes.Buffer
+	cmd    *exec.Cmd
+	log    *bytes.Buffer
+	config string
 }
 
 var seq atomic.Int64
@@ -80,7 +81,11 @@ func Start(tb testing.TB) *Daemon {
 	tb.Cleanup(func() {
 		d.Stop()
 		if tb.Failed() {
-			tb.Logf("containerd log:\n%s", d.log.String())
+			log := d.log.String()
+			if len(log) > 4000 {
+				log = "…" + log[len(log)-4000:]
+			}
+			tb.Logf("containerd log (end):\n%s", log)
 		}
 		os.RemoveAll(dir)
 	})
@@ -120,18 +125,38 @@ disabled_plugins = ["io.containerd.grpc.v1.cri"]
 		return nil, err
 	}
 
-	d.cmd = exec.Command("containerd", "--config", cfgPath)
+	d.config = cfgPath
+	if err := d.launch(); err != nil {
+		return nil, err
+	}
+	return d, nil
+}
+
+// launch starts the containerd process and waits until it answers.
+func (d *Daemon) launch() error {
+	d.cmd = exec.Command("containerd", "--config", d.config)
 	d.cmd.Stdout = d.log
 	d.cmd.Stderr = d.log
 	if err := d.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start containerd: %w", err)
+		return fmt.Errorf("start containerd: %w", err)
 	}
 
 	if err := d.waitReady(15 * time.Second); err != nil {
 		d.Stop()
-		return nil, fmt.Errorf("%w\n%s", err, d.log.String())
+		return fmt.Errorf("%w\n%s", err, d.log.String())
 	}
-	return d, nil
+	return nil
+}
+
+// Restart starts a stopped daemon again on the same socket and state, as
+// when containerd comes back after going away. Containers that ran before
+// the stop are gone with their shims.
+func (d *Daemon) Restart(tb testing.TB) {
+	tb.Helper()
+	d.Stop()
+	if err := d.launch(); err != nil {
+		tb.Fatal(err)
+	}
 }
 
 func (d *Daemon) waitReady(limit time.Duration) error {
