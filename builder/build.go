@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 
@@ -17,6 +18,7 @@ import (
 	"github.com/containerd/containerd/v2/core/leases"
 	"github.com/containerd/platforms"
 	"github.com/opencontainers/go-digest"
+	"github.com/opencontainers/image-spec/identity"
 	specs "github.com/opencontainers/image-spec/specs-go"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 )
@@ -50,11 +52,31 @@ type Options struct {
 
 	// Platform is the target platform, e.g. "linux/amd64". Default: the
 	// host's. It selects the base image's manifest and is written to the
-	// config; nothing is run, so any platform can be built.
+	// config. A Dockerfile with RUN can only be built for a platform the
+	// host runs.
 	Platform string
 
+	// Target is the name of the stage to build and tag, like docker build
+	// --target. Default: the last stage. Only the stages it needs are built.
+	Target string
+
+	// CacheDir is a directory where RUN results are remembered, so that a
+	// rebuild with the same inputs skips running the command. It is created
+	// if missing. "" disables the cache.
+	CacheDir string
+
+	// FIFODir is where the FIFOs of RUN containers' standard streams are
+	// made. Default: containerd's default, /run/containerd/fifo.
+	FIFODir string
+
+	// Output, if set, receives what RUN commands print (stdout and stderr
+	// together). When nil, each line goes to Progress prefixed with " | ",
+	// and to Logger at debug level.
+	Output io.Writer
+
 	// Progress, if set, is called before each instruction with a line like
-	// "Step 2/5 : COPY busybox /bin/busybox".
+	// "Step 2/5 : COPY busybox /bin/busybox", with " ---> Using cache" when
+	// a RUN result comes from the cache, and with RUN output (see Output).
 	Progress func(step string)
 
 	// Logger receives debug and warning messages. Default: discarded.
@@ -81,9 +103,24 @@ type build struct {
 	opts     Options
 	log      *slog.Logger
 	df       *dockerfile
-	st       *stage
+	stages   []*stage
+	target   int // index of the stage to tag
 	bc       *buildContext
 	platform ocispec.Platform
+	cache    *runCache // nil without Options.CacheDir
+
+	// Set by run.
+	c    *client.Client
+	w    blobWriter
+	done map[int]*stageState // stages built so far, by index
+}
+
+// stageState is a stage being built, or built: its image config and
+// layers, and the shape of its root file system once something needed it.
+type stageState struct {
+	img    imageJSON
+	layers []ocispec.Descriptor
+	root   *rootfs // nil until loaded
 }
 
 // Build builds the Dockerfile in opts into the content store of c, tags the
@@ -131,6 +168,11 @@ func prepare(opts Options) (*build, error) {
 	if b.bc, err = openContext(opts.ContextDir); err != nil {
 		return nil, err
 	}
+	if opts.CacheDir != "" {
+		if b.cache, err = openRunCache(opts.CacheDir); err != nil {
+			return nil, err
+		}
+	}
 
 	dfPath := opts.Dockerfile
 	if dfPath == "" {
@@ -143,11 +185,29 @@ func prepare(opts Options) (*build, error) {
 	if b.df, err = parseDockerfile(filepath.Base(dfPath), data); err != nil {
 		return nil, err
 	}
-	if b.st, err = splitStage(b.df, opts.BuildArgs, b.platform); err != nil {
+	if b.stages, err = splitStages(b.df, opts.BuildArgs, b.platform); err != nil {
+		return nil, err
+	}
+	if b.target, err = b.targetStage(); err != nil {
 		return nil, err
 	}
 	b.warnUnusedArgs()
 	return b, nil
+}
+
+// targetStage returns the index of the stage Options.Target names, or of
+// the last stage.
+func (b *build) targetStage() (int, error) {
+	if b.opts.Target == "" {
+		return len(b.stages) - 1, nil
+	}
+	want := strings.ToLower(b.opts.Target)
+	for _, st := range b.stages {
+		if st.name == want {
+			return st.index, nil
+		}
+	}
+	return 0, fmt.Errorf("%w: Target %q: %s has no stage of that name", ErrOptions, b.opts.Target, b.df.name)
 }
 
 // targetPlatform parses Options.Platform.
@@ -181,9 +241,13 @@ func (b *build) warnUnusedArgs() {
 	}
 }
 
-// progress reports step n (counted from 1) of the Dockerfile.
-func (b *build) progress(n int, inst instruction) {
-	line := fmt.Sprintf("Step %d/%d : %s", n, len(b.df.insts), inst.original)
+// progress reports an instruction of the Dockerfile.
+func (b *build) progress(inst instruction) {
+	b.say(fmt.Sprintf("Step %d/%d : %s", inst.n, len(b.df.insts), inst.original))
+}
+
+// say passes a progress line to Options.Progress and the log.
+func (b *build) say(line string) {
 	b.log.Debug("build step", "step", line)
 	if b.opts.Progress != nil {
 		b.opts.Progress(line)
@@ -192,102 +256,229 @@ func (b *build) progress(n int, inst instruction) {
 
 // run carries out the build under a lease held by ctx.
 func (b *build) run(ctx context.Context, c *client.Client) (Result, error) {
-	cs := c.ContentStore()
-	w := blobWriter{cs: cs, leases: c.LeasesService()}
-	steps := len(b.df.insts) - len(b.st.insts)
-	for i := range steps {
-		b.progress(i+1, b.df.insts[i])
+	b.c = c
+	b.w = blobWriter{cs: c.ContentStore(), leases: c.LeasesService()}
+	b.done = map[int]*stageState{}
+	for _, inst := range b.df.insts {
+		if inst.cmd == "from" {
+			break
+		}
+		b.progress(inst)
 	}
 
-	// Start from the base image, or from nothing.
-	img := ocispec.Image{Platform: b.platform, RootFS: ocispec.RootFS{Type: "layers"}}
-	var layers []ocispec.Descriptor
-	var baseConfig *ocispec.ImageConfig
-	if b.st.base != "scratch" {
-		base, err := loadBase(ctx, c, b.st.base, platforms.Only(b.platform))
-		if err != nil {
-			return Result{}, b.df.errorf(b.st.from.line, "FROM %w", err)
-		}
-		for _, l := range base.layers {
-			if err := w.protect(ctx, l.Digest); err != nil {
-				return Result{}, err
-			}
-		}
-		img.RootFS.DiffIDs = slices.Clone(base.config.RootFS.DiffIDs)
-		img.History = slices.Clone(base.config.History)
-		img.Author = base.config.Author
-		layers = slices.Clone(base.layers)
-		baseConfig = &base.config.Config
-	}
-
-	// Apply each instruction; COPY and WORKDIR may add a layer.
-	ev := newEvaluator(b.df, b.st, baseConfig, b.opts.BuildArgs)
-	var root *rootfs
-	for i, inst := range b.st.insts {
-		b.progress(steps+i+1, inst)
-		s, err := ev.apply(inst)
-		if err != nil {
-			return Result{}, err
-		}
-		hist := ocispec.History{CreatedBy: s.comment, Comment: historyComment, EmptyLayer: true}
-		if s.copy == nil && s.mkdir == "" {
-			img.History = append(img.History, hist)
+	needed := b.neededStages()
+	for _, st := range b.stages[:b.target+1] {
+		if !needed[st.index] {
 			continue
 		}
-
-		if root == nil {
-			if root, err = loadRootfs(ctx, cs, layers); err != nil {
-				return Result{}, b.df.errorf(b.st.from.line, "FROM %s: %w", b.st.base, err)
-			}
-		}
-		l, err := b.layerFor(inst, s, root)
+		state, err := b.buildStage(ctx, st)
 		if err != nil {
 			return Result{}, err
 		}
-		if !l.empty() {
-			desc, err := storeLayer(ctx, w, l)
-			if err != nil {
-				return Result{}, b.df.errorf(inst.line, "%s: %w", strings.ToUpper(inst.cmd), err)
-			}
-			l.commit()
-			layers = append(layers, desc)
-			img.RootFS.DiffIDs = append(img.RootFS.DiffIDs, desc.Digest)
-			hist.EmptyLayer = false
-		}
-		img.History = append(img.History, hist)
+		b.done[st.index] = state
 	}
 
-	img.Config = ev.config
-	if ev.author != "" {
-		img.Author = ev.author
-	}
+	final := b.done[b.target]
+	img := final.img
 	if len(b.opts.Labels) > 0 {
+		img.Config.Labels = cloneMap(img.Config.Labels)
 		if img.Config.Labels == nil {
 			img.Config.Labels = map[string]string{}
 		}
 		maps.Copy(img.Config.Labels, b.opts.Labels)
 	}
-	return b.finish(ctx, c, w, img, layers)
+	return b.finish(ctx, c, b.w, img, final.layers)
 }
 
-// layerFor makes the layer of a COPY or WORKDIR step.
-func (b *build) layerFor(inst instruction, s step, root *rootfs) (*layer, error) {
-	l := newLayer(root)
-	if s.copy != nil {
-		if err := l.addCopy(b.bc, s.copy); err != nil {
-			return nil, b.df.errorf(inst.line, "COPY: %w", err)
+// neededStages returns the stages the target stage depends on, through FROM
+// or COPY --from, itself included. A --from value holding a variable could
+// name any earlier stage, so all of them are then built.
+func (b *build) neededStages() map[int]bool {
+	needed := map[int]bool{}
+	var visit func(i int)
+	visit = func(i int) {
+		if needed[i] {
+			return
 		}
-		return l, nil
+		needed[i] = true
+		st := b.stages[i]
+		if ref := b.stageRef(st.base, i); ref != nil && !isNumber(st.base) {
+			visit(ref.index)
+		}
+		for _, inst := range st.insts {
+			for _, f := range inst.flags {
+				v, ok := strings.CutPrefix(f, "--from=")
+				if !ok || inst.cmd != "copy" {
+					continue
+				}
+				if strings.Contains(v, "$") {
+					for j := range i {
+						visit(j)
+					}
+					continue
+				}
+				if ref := b.stageRef(v, i); ref != nil {
+					visit(ref.index)
+				}
+			}
+		}
+	}
+	visit(b.target)
+	return needed
+}
+
+// stageRef returns the stage before stage index before that name refers
+// to, by AS name or by number, or nil.
+func (b *build) stageRef(name string, before int) *stage {
+	if n, err := strconv.Atoi(name); err == nil {
+		if n >= 0 && n < before {
+			return b.stages[n]
+		}
+		return nil
+	}
+	want := strings.ToLower(name)
+	for _, st := range b.stages[:before] {
+		if st.name == want {
+			return st
+		}
+	}
+	return nil
+}
+
+// buildStage builds one stage.
+func (b *build) buildStage(ctx context.Context, st *stage) (*stageState, error) {
+	b.progress(st.from)
+	state := &stageState{img: imageJSON{Image: ocispec.Image{Platform: b.platform,
+		RootFS: ocispec.RootFS{Type: "layers"}}}}
+	var baseConfig *imageConfig
+
+	// Start from an earlier stage, from an image, or from nothing.
+	if ref := b.stageRef(st.base, st.index); ref != nil && !isNumber(st.base) {
+		from := b.done[ref.index]
+		state.img = from.img
+		state.img.RootFS.DiffIDs = slices.Clone(from.img.RootFS.DiffIDs)
+		state.img.History = slices.Clone(from.img.History)
+		state.layers = slices.Clone(from.layers)
+		if from.root != nil {
+			state.root = from.root.clone()
+		}
+		baseConfig = &from.img.Config
+	} else if st.base != "scratch" {
+		base, err := loadBase(ctx, b.c, st.base, platforms.Only(b.platform))
+		if err != nil {
+			return nil, b.df.errorf(st.from.line, "FROM %w", err)
+		}
+		for _, l := range base.layers {
+			if err := b.w.protect(ctx, l.Digest); err != nil {
+				return nil, err
+			}
+		}
+		state.img.RootFS.DiffIDs = slices.Clone(base.config.RootFS.DiffIDs)
+		state.img.History = slices.Clone(base.config.History)
+		state.img.Author = base.config.Author
+		state.layers = slices.Clone(base.layers)
+		baseConfig = &base.config.Config
+		if len(base.config.Config.OnBuild) > 0 {
+			b.log.Warn("base image has ONBUILD triggers; this builder does not run them",
+				"image", st.base, "triggers", base.config.Config.OnBuild)
+		}
 	}
 
-	dir, err := root.resolve(s.mkdir, true)
-	if err == nil {
-		err = l.mkdirAll(dir, 0, 0)
+	// Apply each instruction; COPY, ADD, RUN and WORKDIR may add a layer.
+	ev := newEvaluator(b.df, st, baseConfig, b.opts.BuildArgs)
+	for _, inst := range st.insts {
+		b.progress(inst)
+		s, err := ev.apply(inst)
+		if err != nil {
+			return nil, err
+		}
+		hist := ocispec.History{CreatedBy: s.comment, Comment: historyComment, EmptyLayer: true}
+		var desc *ocispec.Descriptor
+		switch {
+		case s.run != nil:
+			desc, err = b.runStep(ctx, state, s.run)
+		case s.copy != nil || s.mkdir != "":
+			desc, err = b.fileStep(ctx, st, state, inst, s)
+		}
+		if err != nil {
+			return nil, err
+		}
+		if desc != nil {
+			state.layers = append(state.layers, *desc)
+			state.img.RootFS.DiffIDs = append(state.img.RootFS.DiffIDs, desc.Digest)
+			hist.EmptyLayer = false
+		}
+		state.img.History = append(state.img.History, hist)
 	}
+
+	state.img.Config = ev.config
+	if ev.author != "" {
+		state.img.Author = ev.author
+	}
+	return state, nil
+}
+
+// isNumber reports whether s is a decimal number.
+func isNumber(s string) bool {
+	_, err := strconv.Atoi(s)
+	return err == nil
+}
+
+// rootOf returns the shape of the stage's root file system, reading its
+// layers the first time.
+func (b *build) rootOf(ctx context.Context, st *stage, state *stageState) (*rootfs, error) {
+	if state.root != nil {
+		return state.root, nil
+	}
+	root, err := loadRootfs(ctx, b.c.ContentStore(), state.layers)
 	if err != nil {
-		return nil, b.df.errorf(inst.line, "WORKDIR: %w", err)
+		return nil, b.df.errorf(st.from.line, "FROM %s: %w", st.base, err)
 	}
-	return l, nil
+	state.root = root
+	return root, nil
+}
+
+// fileStep makes the layer of a COPY, ADD or WORKDIR step and stores it. It
+// returns nil when the step changes nothing.
+func (b *build) fileStep(ctx context.Context, st *stage, state *stageState, inst instruction,
+	s step) (*ocispec.Descriptor, error) {
+	root, err := b.rootOf(ctx, st, state)
+	if err != nil {
+		return nil, err
+	}
+	keyword := strings.ToUpper(inst.cmd)
+	l := newLayer(root)
+	defer l.close()
+
+	if s.copy != nil {
+		var src sourceFS = b.bc
+		if s.copy.from != "" {
+			if src, err = b.fromSource(ctx, st, s.copy.from, l); err != nil {
+				return nil, b.df.errorf(inst.line, "COPY --from=%s: %w", s.copy.from, err)
+			}
+		}
+		if err := l.addCopy(src, s.copy); err != nil {
+			return nil, b.df.errorf(inst.line, "%s: %w", keyword, err)
+		}
+	} else {
+		dir, err := root.resolve(s.mkdir, true)
+		if err == nil {
+			err = l.mkdirAll(dir, 0, 0)
+		}
+		if err != nil {
+			return nil, b.df.errorf(inst.line, "WORKDIR: %w", err)
+		}
+	}
+	if l.empty() {
+		return nil, nil
+	}
+
+	desc, err := storeLayer(ctx, b.w, l)
+	if err != nil {
+		return nil, b.df.errorf(inst.line, "%s: %w", keyword, err)
+	}
+	l.commit()
+	return &desc, nil
 }
 
 // storeLayer computes the layer's digest, then writes it to the content
@@ -306,7 +497,7 @@ func storeLayer(ctx context.Context, w blobWriter, l *layer) (ocispec.Descriptor
 }
 
 // finish writes the config and manifest, tags the image and unpacks it.
-func (b *build) finish(ctx context.Context, c *client.Client, w blobWriter, img ocispec.Image,
+func (b *build) finish(ctx context.Context, c *client.Client, w blobWriter, img imageJSON,
 	layers []ocispec.Descriptor) (Result, error) {
 	configDesc, err := w.putJSON(ctx, ocispec.MediaTypeImageConfig, img, nil)
 	if err != nil {
@@ -329,10 +520,11 @@ func (b *build) finish(ctx context.Context, c *client.Client, w blobWriter, img 
 
 	// Unpack before the tag moves: until then the image the tag names now
 	// keeps the snapshots this one shares with it from being collected.
+	// Snapshots RUN committed are found by their chain IDs and not made
+	// again; Unpack also labels the config so the collector keeps them.
 	rec := images.Image{Name: b.opts.Tag, Target: manifestDesc}
 	image := client.NewImageWithPlatform(c, rec, platforms.Only(b.platform))
-	unpacked, err := image.IsUnpacked(ctx, Snapshotter)
-	if err != nil || !unpacked {
+	if !b.unpacked(ctx, c, image, configDesc, img.RootFS.DiffIDs) {
 		if err := image.Unpack(ctx, Snapshotter); err != nil {
 			return Result{}, fmt.Errorf("unpack %s: %w", b.opts.Tag, err)
 		}
@@ -348,6 +540,24 @@ func (b *build) finish(ctx context.Context, c *client.Client, w blobWriter, img 
 		ConfigDigest: configDesc.Digest.String(),
 		Layers:       len(layers),
 	}, nil
+}
+
+// unpacked reports whether the image's top snapshot exists and its config
+// already carries the label that keeps that snapshot from the collector.
+func (b *build) unpacked(ctx context.Context, c *client.Client, image client.Image,
+	config ocispec.Descriptor, diffIDs []digest.Digest) bool {
+	if ok, err := image.IsUnpacked(ctx, Snapshotter); err != nil || !ok {
+		return false
+	}
+	info, err := c.ContentStore().Info(ctx, config.Digest)
+	if err != nil {
+		return false
+	}
+	want := ""
+	if len(diffIDs) > 0 {
+		want = identity.ChainID(diffIDs).String()
+	}
+	return info.Labels["containerd.io/gc.ref.snapshot."+Snapshotter] == want
 }
 
 // countWriter counts the bytes written to it.

@@ -3,6 +3,7 @@ package builder
 import (
 	"errors"
 	"fmt"
+	"io"
 	"io/fs"
 	"os"
 	"path"
@@ -21,10 +22,19 @@ type buildContext struct {
 	ignore *patternmatcher.PatternMatcher // nil without a .dockerignore
 }
 
-// source is one path in the build context that a COPY source matched.
+// source is one path in a source tree that a COPY source matched.
 type source struct {
-	rel  string      // slash-separated path relative to the context; "." is the root
+	rel  string      // slash-separated path relative to the tree's root; "." is the root
 	info fs.FileInfo // from Lstat: links are not followed
+	name string      // name the copy gets in a destination directory; "" for path.Base(rel)
+}
+
+// base returns the name a copy of s gets inside a destination directory.
+func (s source) base() string {
+	if s.name != "" {
+		return s.name
+	}
+	return path.Base(s.rel)
 }
 
 // openContext checks that dir is a directory and reads its .dockerignore.
@@ -168,6 +178,20 @@ func (bc *buildContext) step(src string, cands []string, part string, last bool)
 	slices.Sort(next)
 	return next, nil
 }
+
+// readlink returns the target of the context link rel.
+func (bc *buildContext) readlink(rel string) (string, error) {
+	return os.Readlink(bc.abs(rel))
+}
+
+// opener returns a function that opens the context file rel.
+func (bc *buildContext) opener(rel string) func() (io.ReadCloser, error) {
+	name := bc.abs(rel)
+	return func() (io.ReadCloser, error) { return os.Open(name) }
+}
+
+// owner reports that context files are copied as owned by root.
+func (bc *buildContext) owner(fs.FileInfo) (int, int, bool) { return 0, 0, false }
 
 // abs returns the host path of a context path.
 func (bc *buildContext) abs(rel string) string {

@@ -13,12 +13,14 @@ import (
 // flags and arguments, with variables not yet expanded.
 type instruction struct {
 	line     int      // first line of the instruction, counted from 1
+	n        int      // position in the Dockerfile, counted from 1
 	cmd      string   // lower-case keyword, e.g. "copy"
 	flags    []string // flags as written, e.g. "--chown=1:1"
 	args     []string // arguments; key, value pairs for ENV and LABEL
 	json     bool     // arguments were given in the exec (JSON) form
 	heredoc  bool     // the instruction carries a here-document
 	original string   // the instruction text, continuation lines joined
+	sub      string   // for ONBUILD: the trigger instruction's text
 }
 
 // dockerfile is a parsed Dockerfile.
@@ -28,18 +30,12 @@ type dockerfile struct {
 	insts  []instruction
 }
 
-// unsupported lists the instructions the parser knows and this builder
-// refuses.
-var unsupported = map[string]bool{
-	"run": true, "add": true, "healthcheck": true, "onbuild": true,
-	"shell": true, "stopsignal": true,
-}
-
 // supported lists the instructions this builder carries out.
 var supported = map[string]bool{
 	"from": true, "copy": true, "env": true, "workdir": true, "label": true,
 	"entrypoint": true, "cmd": true, "arg": true, "expose": true,
-	"user": true, "volume": true, "maintainer": true,
+	"user": true, "volume": true, "maintainer": true, "run": true, "add": true,
+	"shell": true, "stopsignal": true, "healthcheck": true, "onbuild": true,
 }
 
 // parseDockerfile parses data, named name in messages, and checks that every
@@ -56,6 +52,7 @@ func parseDockerfile(name string, data []byte) (*dockerfile, error) {
 		if err != nil {
 			return nil, err
 		}
+		inst.n = len(df.insts) + 1
 		df.insts = append(df.insts, inst)
 	}
 	return df, nil
@@ -73,11 +70,15 @@ func (df *dockerfile) instruction(n *parser.Node) (instruction, error) {
 	}
 	keyword := strings.ToUpper(n.Value)
 
-	switch {
-	case unsupported[inst.cmd]:
-		return inst, df.errorf(inst.line, "%s is %w", keyword, ErrUnsupported)
-	case !supported[inst.cmd]:
+	if !supported[inst.cmd] {
 		return inst, df.errorf(inst.line, "%w: unknown instruction %s", ErrSyntax, keyword)
+	}
+	if inst.cmd == "onbuild" {
+		if n.Next == nil || len(n.Next.Children) == 0 {
+			return inst, df.errorf(inst.line, "%w: ONBUILD needs an instruction", ErrSyntax)
+		}
+		inst.sub = strings.TrimSpace(n.Next.Children[0].Original)
+		return inst, nil
 	}
 
 	for a := n.Next; a != nil; a = a.Next {

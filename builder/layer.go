@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
-	"os"
 	"path"
 	"slices"
 	"strings"
@@ -18,13 +17,43 @@ var epoch = time.Unix(0, 0).UTC()
 // layerEntry is one file, directory or link of a layer being made.
 type layerEntry struct {
 	hdr  tar.Header
-	from string // host path a regular file's data is read from
+	open func() (io.ReadCloser, error) // a regular file's data; nil for none
 }
 
 // layer is the content of one new layer, keyed by absolute image path.
 type layer struct {
-	entries map[string]*layerEntry
-	root    *rootfs // the image below this layer
+	entries  map[string]*layerEntry
+	root     *rootfs  // the image below this layer
+	cleanups []func() // run by close, last first
+}
+
+// sourceFS is a tree COPY and ADD read from: the build context, or the
+// root file system of an earlier stage or an image (COPY --from).
+type sourceFS interface {
+	// match returns the paths a source names, expanding glob patterns.
+	match(src string) ([]source, error)
+
+	// walk calls fn for everything below the directory rel, parents first,
+	// in lexical order, never following links.
+	walk(rel string, fn func(rel string, info fs.FileInfo) error) error
+
+	// readlink returns the target of the link rel.
+	readlink(rel string) (string, error)
+
+	// opener returns a function that opens the regular file rel.
+	opener(rel string) func() (io.ReadCloser, error)
+
+	// owner returns the owner to give a copied entry when no --chown was
+	// given, and false when it is root (the build context).
+	owner(info fs.FileInfo) (uid, gid int, keep bool)
+}
+
+// close releases what the layer's making needed: mounts, spooled files.
+func (l *layer) close() {
+	for i := len(l.cleanups) - 1; i >= 0; i-- {
+		l.cleanups[i]()
+	}
+	l.cleanups = nil
 }
 
 // newLayer starts an empty layer on top of root.
@@ -62,23 +91,29 @@ func (l *layer) mkdirAll(p string, uid, gid int) error {
 	if err := l.mkdirAll(path.Dir(p), uid, gid); err != nil {
 		return err
 	}
-	l.put(p, tar.Header{Typeflag: tar.TypeDir, Mode: 0o755, Uid: uid, Gid: gid}, "")
+	l.put(p, tar.Header{Typeflag: tar.TypeDir, Mode: 0o755, Uid: uid, Gid: gid}, nil)
 	return nil
 }
 
 // put adds an entry at the absolute path p, replacing any earlier one.
-func (l *layer) put(p string, hdr tar.Header, from string) {
+func (l *layer) put(p string, hdr tar.Header, open func() (io.ReadCloser, error)) {
 	hdr.Name = strings.TrimPrefix(p, "/")
 	if hdr.Typeflag == tar.TypeDir {
 		hdr.Name += "/"
 	}
 	hdr.ModTime = epoch
+	hdr.AccessTime = time.Time{}
+	hdr.ChangeTime = time.Time{}
+	hdr.Uname, hdr.Gname = "", ""
+	hdr.Xattrs = nil //nolint:staticcheck // cleared so no source metadata leaks in
+	hdr.PAXRecords = nil
 	hdr.Format = tar.FormatPAX
-	l.entries[p] = &layerEntry{hdr: hdr, from: from}
+	l.entries[p] = &layerEntry{hdr: hdr, open: open}
 }
 
-// addCopy adds the entries one COPY makes to the layer.
-func (l *layer) addCopy(bc *buildContext, op *copyOp) error {
+// addCopy adds the entries one COPY or ADD makes to the layer, reading
+// from bc.
+func (l *layer) addCopy(bc sourceFS, op *copyOp) error {
 	var srcs []source
 	for _, s := range op.sources {
 		m, err := bc.match(s)
@@ -114,7 +149,7 @@ func (l *layer) addCopy(bc *buildContext, op *copyOp) error {
 }
 
 // addSource copies one matched context path to the resolved destination.
-func (l *layer) addSource(bc *buildContext, op *copyOp, s source, dest string, intoDir bool) error {
+func (l *layer) addSource(bc sourceFS, op *copyOp, s source, dest string, intoDir bool) error {
 	if s.info.IsDir() {
 		// A directory's contents go into the destination directory.
 		if err := l.mkdirAll(dest, op.uid, op.gid); err != nil {
@@ -129,12 +164,19 @@ func (l *layer) addSource(bc *buildContext, op *copyOp, s source, dest string, i
 		})
 	}
 
+	if op.add && s.info.Mode().IsRegular() {
+		done, err := l.addArchive(bc, op, s, dest)
+		if err != nil || done {
+			return err
+		}
+	}
+
 	target := dest
 	if intoDir {
 		if err := l.mkdirAll(dest, op.uid, op.gid); err != nil {
 			return err
 		}
-		target = path.Join(dest, path.Base(s.rel))
+		target = path.Join(dest, s.base())
 	} else if err := l.mkdirAll(path.Dir(dest), op.uid, op.gid); err != nil {
 		return err
 	}
@@ -143,10 +185,13 @@ func (l *layer) addSource(bc *buildContext, op *copyOp, s source, dest string, i
 
 // addPath adds a single context path at target. Sockets, devices and pipes
 // are left out: a build context has no business holding them.
-func (l *layer) addPath(bc *buildContext, op *copyOp, rel string, info fs.FileInfo, target string) error {
+func (l *layer) addPath(bc sourceFS, op *copyOp, rel string, info fs.FileInfo, target string) error {
 	mode := info.Mode()
 	hdr := tar.Header{Uid: op.uid, Gid: op.gid, Mode: tarMode(mode, op.chmod)}
-	from := ""
+	if uid, gid, keep := bc.owner(info); keep && !op.chown {
+		hdr.Uid, hdr.Gid = uid, gid
+	}
+	var open func() (io.ReadCloser, error)
 
 	switch {
 	case mode.IsDir():
@@ -154,9 +199,9 @@ func (l *layer) addPath(bc *buildContext, op *copyOp, rel string, info fs.FileIn
 	case mode.IsRegular():
 		hdr.Typeflag = tar.TypeReg
 		hdr.Size = info.Size()
-		from = bc.abs(rel)
+		open = bc.opener(rel)
 	case mode&fs.ModeSymlink != 0:
-		link, err := os.Readlink(bc.abs(rel))
+		link, err := bc.readlink(rel)
 		if err != nil {
 			return fmt.Errorf("read link %s: %w", rel, err)
 		}
@@ -174,7 +219,7 @@ func (l *layer) addPath(bc *buildContext, op *copyOp, rel string, info fs.FileIn
 			}
 		}
 	}
-	l.put(target, hdr, from)
+	l.put(target, hdr, open)
 	return nil
 }
 
@@ -217,10 +262,10 @@ func (l *layer) writeTar(w io.Writer) error {
 		if err := tw.WriteHeader(&e.hdr); err != nil {
 			return fmt.Errorf("write layer entry %s: %w", p, err)
 		}
-		if e.from == "" {
+		if e.open == nil {
 			continue
 		}
-		if err := copyFile(tw, e.from, e.hdr.Size); err != nil {
+		if err := copyFile(tw, e.open, p, e.hdr.Size); err != nil {
 			return err
 		}
 	}
@@ -230,21 +275,22 @@ func (l *layer) writeTar(w io.Writer) error {
 	return nil
 }
 
-// copyFile writes exactly size bytes of the file name to w, failing if the
-// file changed size since it was listed.
-func copyFile(w io.Writer, name string, size int64) error {
-	f, err := os.Open(name)
+// copyFile writes exactly size bytes of the file open gives to w, failing
+// if the file changed size since it was listed. name is the entry's path in
+// the image, for messages.
+func copyFile(w io.Writer, open func() (io.ReadCloser, error), name string, size int64) error {
+	f, err := open()
 	if err != nil {
-		return fmt.Errorf("read build context: %w", err)
+		return fmt.Errorf("read source of %s: %w", name, err)
 	}
 	defer f.Close()
 
 	n, err := io.Copy(w, io.LimitReader(f, size))
 	if err != nil {
-		return fmt.Errorf("read build context %s: %w", name, err)
+		return fmt.Errorf("read source of %s: %w", name, err)
 	}
 	if n != size {
-		return fmt.Errorf("read build context %s: file changed size during the build", name)
+		return fmt.Errorf("read source of %s: file changed size during the build", name)
 	}
 	return nil
 }
@@ -260,6 +306,9 @@ func (l *layer) commit() {
 			n.kind = kindDir
 		case tar.TypeSymlink:
 			n = fsNode{kind: kindSymlink, link: e.hdr.Linkname}
+		case tar.TypeReg, tar.TypeLink:
+		default:
+			n.kind = kindOther
 		}
 		l.root.set(p, n)
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"path"
 	"strings"
 )
@@ -39,6 +40,11 @@ type rootfs struct {
 // newRootfs returns an empty root file system, as FROM scratch gives.
 func newRootfs() *rootfs {
 	return &rootfs{nodes: map[string]fsNode{"/": {kind: kindDir}}}
+}
+
+// clone returns a copy of r that can change without changing r.
+func (r *rootfs) clone() *rootfs {
+	return &rootfs{nodes: maps.Clone(r.nodes)}
 }
 
 // lookup returns the node at the clean absolute path p.

@@ -31,7 +31,7 @@ const (
 // baseImage is the image FROM names, as found in the namespace.
 type baseImage struct {
 	name   string
-	config ocispec.Image
+	config imageJSON
 	layers []ocispec.Descriptor
 }
 

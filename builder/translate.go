@@ -20,53 +20,73 @@ const defaultPath = "PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbi
 // maxExposeRange bounds how many ports one EXPOSE range may name.
 const maxExposeRange = 1 << 16
 
-// stage is the single build stage of a Dockerfile: the image it starts from
-// and the instructions that follow FROM.
+// stage is one build stage of a Dockerfile: the image it starts from and the
+// instructions that follow its FROM.
 type stage struct {
-	base  string        // image named by FROM, expanded; "scratch" for none
+	index int           // position among the Dockerfile's stages, from 0
+	name  string        // AS name, lower-cased; "" when unnamed
+	base  string        // image or earlier stage named by FROM, expanded; "scratch" for none
 	from  instruction   // the FROM instruction
-	insts []instruction // instructions after FROM
+	insts []instruction // instructions after FROM, up to the next FROM
 	args  map[string]string
 }
 
-// copyOp is a COPY instruction with its words expanded.
+// copyOp is a COPY or ADD instruction with its words expanded.
 type copyOp struct {
 	line    int
+	add     bool         // ADD: local tar archives are extracted
+	from    string       // COPY --from value, expanded; "" for the build context
 	sources []string     // source paths or patterns, relative to the context
 	dest    string       // destination as written, expanded
 	workdir string       // working directory that a relative dest is in
+	chown   bool         // --chown was given
 	uid     int          // owner of copied and created entries
 	gid     int          // group of copied and created entries
 	chmod   *fs.FileMode // permission bits forced on copied entries, if set
 }
 
+// runOp is a RUN instruction ready to execute.
+type runOp struct {
+	line    int
+	text    string   // the command as written, for messages
+	argv    []string // shell-form commands are wrapped in the shell
+	env     []string // config Env plus the ARG values in scope
+	user    string
+	workdir string
+	network string // "default" (a fresh namespace) or "host"
+}
+
 // step is what one instruction after FROM asks of the build: a layer to
-// make (COPY, or WORKDIR creating a directory) or only a config change.
+// make (COPY, ADD, RUN, or WORKDIR creating a directory) or only a config
+// change.
 type step struct {
-	copy    *copyOp // set for COPY
+	copy    *copyOp // set for COPY and ADD
+	run     *runOp  // set for RUN
 	mkdir   string  // set for WORKDIR: the directory that must exist
 	comment string  // history text
 }
 
-// splitStage finds the one FROM of df, evaluates the ARG instructions before
-// it and expands the FROM image name. buildArgs are --build-arg values and
-// platform the target platform, whose TARGET* and BUILD* arguments are
-// predefined.
-func splitStage(df *dockerfile, buildArgs map[string]string, platform ocispec.Platform) (*stage, error) {
+// splitStages cuts df into its stages, evaluates the ARG instructions
+// before the first FROM and expands each FROM image name with them.
+// buildArgs are --build-arg values and platform the target platform, whose
+// TARGET* and BUILD* arguments are predefined.
+func splitStages(df *dockerfile, buildArgs map[string]string, platform ocispec.Platform) ([]*stage, error) {
 	lex := shell.NewLex(df.escape)
 	global := predefinedArgs(platform)
-	st := &stage{args: global}
 
-	fromAt := -1
-	for i, inst := range df.insts {
+	var stages []*stage
+	for _, inst := range df.insts {
 		if inst.cmd == "from" {
-			if fromAt >= 0 {
-				return nil, df.errorf(inst.line, "a second FROM (multi-stage build) is %w", ErrUnsupported)
+			st, err := newStage(df, lex, inst, global, stages)
+			if err != nil {
+				return nil, err
 			}
-			fromAt = i
+			stages = append(stages, st)
 			continue
 		}
-		if fromAt >= 0 {
+		if len(stages) > 0 {
+			cur := stages[len(stages)-1]
+			cur.insts = append(cur.insts, inst)
 			continue
 		}
 		if inst.cmd != "arg" {
@@ -77,20 +97,40 @@ func splitStage(df *dockerfile, buildArgs map[string]string, platform ocispec.Pl
 			return nil, err
 		}
 	}
-	if fromAt < 0 {
+	if len(stages) == 0 {
 		return nil, fmt.Errorf("%s: %w: no FROM instruction", df.name, ErrSyntax)
 	}
+	for _, st := range stages {
+		st.args = global
+	}
+	return stages, nil
+}
 
-	from := df.insts[fromAt]
+// newStage reads one FROM instruction. earlier are the stages before it,
+// whose names must differ from its own.
+func newStage(df *dockerfile, lex *shell.Lex, from instruction, global map[string]string,
+	earlier []*stage) (*stage, error) {
 	if len(from.flags) > 0 {
 		return nil, df.errorf(from.line, "FROM %s is %w", from.flags[0], ErrUnsupported)
 	}
+	st := &stage{index: len(earlier), from: from}
 	switch {
 	case len(from.args) == 1:
 	case len(from.args) == 3 && strings.EqualFold(from.args[1], "as"):
+		st.name = strings.ToLower(from.args[2])
+		if !validStageName(st.name) {
+			return nil, df.errorf(from.line, "%w: invalid stage name %q", ErrSyntax, from.args[2])
+		}
+		for _, e := range earlier {
+			if e.name == st.name {
+				return nil, df.errorf(from.line, "%w: stage name %q is already used on line %d",
+					ErrSyntax, st.name, e.from.line)
+			}
+		}
 	default:
 		return nil, df.errorf(from.line, "%w: FROM takes an image and an optional AS name", ErrSyntax)
 	}
+
 	base, _, err := lex.ProcessWord(from.args[0], envMap(global))
 	if err != nil {
 		return nil, df.errorf(from.line, "%w: FROM: %s", ErrSyntax, err)
@@ -98,11 +138,24 @@ func splitStage(df *dockerfile, buildArgs map[string]string, platform ocispec.Pl
 	if base == "" {
 		return nil, df.errorf(from.line, "%w: FROM names an empty image", ErrSyntax)
 	}
-
 	st.base = base
-	st.from = from
-	st.insts = df.insts[fromAt+1:]
 	return st, nil
+}
+
+// validStageName reports whether name can name a stage: a letter, then
+// letters, digits, '-', '_' and '.', and not a number (numbers name stages
+// by position).
+func validStageName(name string) bool {
+	if name == "" || name[0] < 'a' || name[0] > 'z' {
+		return false
+	}
+	for _, r := range name {
+		ok := r >= 'a' && r <= 'z' || r >= '0' && r <= '9' || r == '-' || r == '_' || r == '.'
+		if !ok {
+			return false
+		}
+	}
+	return true
 }
 
 // predefinedArgs returns the platform arguments BuildKit predefines.
@@ -159,7 +212,7 @@ func declareArgs(df *dockerfile, lex *shell.Lex, inst instruction, scope, global
 type evaluator struct {
 	df        *dockerfile
 	lex       *shell.Lex
-	config    ocispec.ImageConfig
+	config    imageConfig
 	args      map[string]string // ARG values in scope
 	global    map[string]string // ARG values from before FROM
 	buildArgs map[string]string
@@ -168,8 +221,8 @@ type evaluator struct {
 }
 
 // newEvaluator starts from the base image's config. A nil base means
-// FROM scratch.
-func newEvaluator(df *dockerfile, st *stage, base *ocispec.ImageConfig,
+// FROM scratch. The base's ONBUILD triggers are not inherited.
+func newEvaluator(df *dockerfile, st *stage, base *imageConfig,
 	buildArgs map[string]string) *evaluator {
 	ev := &evaluator{
 		df:        df,
@@ -180,6 +233,7 @@ func newEvaluator(df *dockerfile, st *stage, base *ocispec.ImageConfig,
 	}
 	if base != nil {
 		ev.config = cloneConfig(*base)
+		ev.config.OnBuild = nil
 	} else {
 		ev.config.Env = []string{defaultPath}
 	}
@@ -217,7 +271,7 @@ func (ev *evaluator) apply(inst instruction) (step, error) {
 		return s, ev.df.errorf(inst.line, "here-documents in %s are %w",
 			strings.ToUpper(inst.cmd), ErrUnsupported)
 	}
-	if inst.cmd != "copy" && len(inst.flags) > 0 {
+	if !takesFlags[inst.cmd] && len(inst.flags) > 0 {
 		return s, ev.df.errorf(inst.line, "%w: %s takes no flag %s",
 			ErrSyntax, strings.ToUpper(inst.cmd), inst.flags[0])
 	}
@@ -248,10 +302,18 @@ func (ev *evaluator) apply(inst instruction) (step, error) {
 	case "cmd":
 		ev.config.Cmd, err = ev.command(inst)
 		ev.cmdSet = true
-	case "copy":
+	case "copy", "add":
 		s.copy, err = ev.applyCopy(inst)
-	case "from":
-		err = ev.df.errorf(inst.line, "a second FROM (multi-stage build) is %w", ErrUnsupported)
+	case "run":
+		s.run, err = ev.applyRun(inst)
+	case "shell":
+		err = ev.applyShell(inst)
+	case "stopsignal":
+		err = ev.applyStopSignal(inst)
+	case "healthcheck":
+		err = ev.applyHealthcheck(inst)
+	case "onbuild":
+		err = ev.applyOnbuild(inst)
 	default:
 		err = ev.df.errorf(inst.line, "%s is %w", strings.ToUpper(inst.cmd), ErrUnsupported)
 	}
@@ -342,7 +404,7 @@ func (ev *evaluator) applyWorkdir(inst instruction) (string, error) {
 		return "", err
 	}
 	if !path.IsAbs(dir) {
-		dir = path.Join(workdirOf(ev.config), dir)
+		dir = path.Join(workdirOf(ev.config.ImageConfig), dir)
 	}
 	dir = path.Clean(dir)
 	ev.config.WorkingDir = dir
@@ -435,30 +497,43 @@ func (ev *evaluator) applyVolume(inst instruction) error {
 	return nil
 }
 
-// command returns an ENTRYPOINT or CMD: the exec form as written, the shell
-// form wrapped in /bin/sh -c. Neither is expanded, as in Docker.
+// command returns an ENTRYPOINT, CMD or RUN command: the exec form as
+// written, the shell form wrapped in the SHELL (default /bin/sh -c).
+// Neither is expanded, as in Docker: the shell does that when it runs.
 func (ev *evaluator) command(inst instruction) ([]string, error) {
 	if inst.json {
+		if inst.cmd == "run" && len(inst.args) == 0 {
+			return nil, ev.df.errorf(inst.line, "%w: RUN needs a command", ErrSyntax)
+		}
 		return slices.Clone(inst.args), nil
 	}
 	if len(inst.args) == 0 || strings.TrimSpace(inst.args[0]) == "" {
 		return nil, ev.df.errorf(inst.line, "%w: %s needs a command",
 			ErrSyntax, strings.ToUpper(inst.cmd))
 	}
-	return []string{"/bin/sh", "-c", inst.args[0]}, nil
+	return append(ev.shell(), inst.args[0]), nil
+}
+
+// shell returns the SHELL in effect.
+func (ev *evaluator) shell() []string {
+	if len(ev.config.Shell) > 0 {
+		return slices.Clone(ev.config.Shell)
+	}
+	return []string{"/bin/sh", "-c"}
 }
 
 // applyCopy checks a COPY instruction's flags and expands its words.
 func (ev *evaluator) applyCopy(inst instruction) (*copyOp, error) {
-	op := &copyOp{line: inst.line, workdir: workdirOf(ev.config)}
+	op := &copyOp{line: inst.line, workdir: workdirOf(ev.config.ImageConfig), add: inst.cmd == "add"}
 	for _, f := range inst.flags {
 		if err := ev.copyFlag(inst, op, f); err != nil {
 			return nil, err
 		}
 	}
 
+	keyword := strings.ToUpper(inst.cmd)
 	if len(inst.args) < 2 {
-		return nil, ev.df.errorf(inst.line, "%w: COPY needs a source and a destination", ErrSyntax)
+		return nil, ev.df.errorf(inst.line, "%w: %s needs a source and a destination", ErrSyntax, keyword)
 	}
 	words := make([]string, len(inst.args))
 	for i, a := range inst.args {
@@ -471,18 +546,25 @@ func (ev *evaluator) applyCopy(inst instruction) (*copyOp, error) {
 	op.sources = words[:len(words)-1]
 	op.dest = words[len(words)-1]
 	if op.dest == "" {
-		return nil, ev.df.errorf(inst.line, "%w: COPY with an empty destination", ErrSyntax)
+		return nil, ev.df.errorf(inst.line, "%w: %s with an empty destination", ErrSyntax, keyword)
 	}
 	if len(op.sources) > 1 && !strings.HasSuffix(op.dest, "/") {
 		return nil, ev.df.errorf(inst.line,
-			"%w: COPY with more than one source needs a destination directory ending in /", ErrSyntax)
+			"%w: %s with more than one source needs a destination directory ending in /", ErrSyntax, keyword)
+	}
+	for _, src := range op.sources {
+		if isRemote(src) {
+			return nil, ev.df.errorf(inst.line, "%s %s: %w; download the file into the build context",
+				keyword, src, ErrRemoteURL)
+		}
 	}
 	return op, nil
 }
 
-// copyFlag applies one COPY flag to op.
+// copyFlag applies one COPY or ADD flag to op.
 func (ev *evaluator) copyFlag(inst instruction, op *copyOp, flag string) error {
 	name, value, _ := strings.Cut(strings.TrimPrefix(flag, "--"), "=")
+	keyword := strings.ToUpper(inst.cmd)
 	switch name {
 	case "chown":
 		v, err := ev.expand(inst, value)
@@ -491,9 +573,9 @@ func (ev *evaluator) copyFlag(inst instruction, op *copyOp, flag string) error {
 		}
 		uid, gid, err := parseChown(v)
 		if err != nil {
-			return ev.df.errorf(inst.line, "COPY --chown=%s: %w", v, err)
+			return ev.df.errorf(inst.line, "%s --chown=%s: %w", keyword, v, err)
 		}
-		op.uid, op.gid = uid, gid
+		op.uid, op.gid, op.chown = uid, gid, true
 	case "chmod":
 		v, err := ev.expand(inst, value)
 		if err != nil {
@@ -501,7 +583,7 @@ func (ev *evaluator) copyFlag(inst instruction, op *copyOp, flag string) error {
 		}
 		m, err := strconv.ParseUint(v, 8, 32)
 		if err != nil || m > 0o7777 {
-			return ev.df.errorf(inst.line, "%w: COPY --chmod=%s: want an octal mode", ErrSyntax, v)
+			return ev.df.errorf(inst.line, "%w: %s --chmod=%s: want an octal mode", ErrSyntax, keyword, v)
 		}
 		mode := fs.FileMode(m & 0o777)
 		if m&0o4000 != 0 {
@@ -516,10 +598,22 @@ func (ev *evaluator) copyFlag(inst instruction, op *copyOp, flag string) error {
 		op.chmod = &mode
 	case "link":
 		// --link only changes how BuildKit caches; the layer is the same.
-	case "from", "parents", "exclude", "checksum", "keep-git-dir":
-		return ev.df.errorf(inst.line, "COPY --%s is %w", name, ErrUnsupported)
+	case "from":
+		if op.add {
+			return ev.df.errorf(inst.line, "%w: ADD takes no flag --from (use COPY --from)", ErrSyntax)
+		}
+		v, err := ev.expand(inst, value)
+		if err != nil {
+			return err
+		}
+		if v == "" {
+			return ev.df.errorf(inst.line, "%w: COPY --from needs a stage or an image", ErrSyntax)
+		}
+		op.from = v
+	case "parents", "exclude", "checksum", "keep-git-dir", "unpack":
+		return ev.df.errorf(inst.line, "%s --%s is %w", keyword, name, ErrUnsupported)
 	default:
-		return ev.df.errorf(inst.line, "%w: COPY: unknown flag %s", ErrSyntax, flag)
+		return ev.df.errorf(inst.line, "%w: %s: unknown flag %s", ErrSyntax, keyword, flag)
 	}
 	return nil
 }
@@ -542,7 +636,14 @@ func parseChown(v string) (int, int, error) {
 }
 
 // cloneConfig deep-copies c so the base image's config is never changed.
-func cloneConfig(c ocispec.ImageConfig) ocispec.ImageConfig {
+func cloneConfig(c imageConfig) imageConfig {
+	c.Shell = slices.Clone(c.Shell)
+	c.OnBuild = slices.Clone(c.OnBuild)
+	if c.Healthcheck != nil {
+		h := *c.Healthcheck
+		h.Test = slices.Clone(h.Test)
+		c.Healthcheck = &h
+	}
 	c.Env = slices.Clone(c.Env)
 	c.Entrypoint = slices.Clone(c.Entrypoint)
 	c.Cmd = slices.Clone(c.Cmd)

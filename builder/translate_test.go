@@ -19,20 +19,21 @@ func translate(text string, buildArgs map[string]string) ([]step, ocispec.ImageC
 	if err != nil {
 		return nil, ocispec.ImageConfig{}, err
 	}
-	st, err := splitStage(df, buildArgs, testPlatform)
+	stages, err := splitStages(df, buildArgs, testPlatform)
 	if err != nil {
 		return nil, ocispec.ImageConfig{}, err
 	}
+	st := stages[len(stages)-1]
 	ev := newEvaluator(df, st, nil, buildArgs)
 	var steps []step
 	for _, inst := range st.insts {
 		s, err := ev.apply(inst)
 		if err != nil {
-			return steps, ev.config, err
+			return steps, ev.config.ImageConfig, err
 		}
 		steps = append(steps, s)
 	}
-	return steps, ev.config, nil
+	return steps, ev.config.ImageConfig, nil
 }
 
 func TestTranslateCopy(t *testing.T) {
@@ -82,9 +83,19 @@ func TestTranslateErrorsNameLine(t *testing.T) {
 		text string
 		want string
 	}{
-		{"FROM scratch\nSHELL [\"/bin/bash\"]\n", "Dockerfile:2: SHELL is not supported by this builder yet"},
-		{"FROM scratch\n\nSTOPSIGNAL 9\n", "Dockerfile:3: STOPSIGNAL is not supported by this builder yet"},
-		{"FROM scratch\nONBUILD COPY a b\n", "Dockerfile:2: ONBUILD is not supported by this builder yet"},
+		{"FROM scratch\nSHELL /bin/bash -c\n",
+			"Dockerfile:2: syntax error: SHELL needs a JSON array, e.g. [\"/bin/bash\", \"-c\"]"},
+		{"FROM scratch\n\nSTOPSIGNAL 99\n", "Dockerfile:3: syntax error: STOPSIGNAL 99: out of range"},
+		{"FROM scratch\nONBUILD FROM x\n", "Dockerfile:2: syntax error: ONBUILD FROM is not allowed"},
+		{"FROM scratch\nRUN --mount=type=cache,target=/x true\n",
+			"Dockerfile:2: RUN --mount is not supported by this builder yet"},
+		{"FROM scratch\nADD https://example.com/a.tgz /x/\n",
+			"Dockerfile:2: ADD https://example.com/a.tgz: remote URLs are not supported on an offline " +
+				"appliance; download the file into the build context"},
+		{"FROM scratch\nHEALTHCHECK --interval=0s CMD true\n",
+			"Dockerfile:2: syntax error: HEALTHCHECK --interval=0s: duration \"0s\" is below 1ms"},
+		{"FROM scratch AS a\nFROM scratch AS A\n",
+			"Dockerfile:2: syntax error: stage name \"a\" is already used on line 1"},
 		{"# comment\nFROM scratch\nEXPOSE 70000\n",
 			"Dockerfile:3: syntax error: EXPOSE \"70000\": invalid port \"70000\""},
 		{"FROM --platform=linux/arm64 scratch\n",
