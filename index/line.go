@@ -1,0 +1,246 @@
+package index
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/document"
+	bindex "github.com/blevesearch/bleve_index_api"
+)
+
+// MaxMessageBytes is the longest message text kept in the index. Longer
+// lines are cut on a rune boundary and end with "…[truncated N bytes]",
+// where N counts the bytes removed. Raw log files keep the whole line.
+const MaxMessageBytes = 32 << 10
+
+// Stream names used by plugin jobs.
+const (
+	StreamStdout = "stdout"
+	StreamStderr = "stderr"
+)
+
+// Line is one output line of a plugin job.
+type Line struct {
+	// JobID identifies the job; required.
+	JobID string
+	// Tool is the plugin (tool) name.
+	Tool string
+	// File is the path of the input file the job processed.
+	File string
+	// FileSHA256 is the hex digest of that file.
+	FileSHA256 string
+	// Container is the job's container id; it names the raw log file.
+	Container string
+	// Stream is "stdout" or "stderr"; empty means "stdout".
+	Stream string
+	// LineNo is the 1-based number of the line within the job. The pair
+	// (JobID, Stream, LineNo) identifies the document, so both one counter
+	// shared by the two streams (recommended: it keeps the output order)
+	// and one counter per stream work. Adding the same triple again
+	// replaces the earlier document.
+	LineNo int
+	// Time is when the line was read; zero means the time of Add.
+	Time time.Time
+	// Text is the raw line without its newline. It may hold any bytes.
+	Text []byte
+}
+
+// Document field names. Structured lines add "fields.<dotted key>".
+const (
+	fieldJobID     = "job_id"
+	fieldTool      = "tool"
+	fieldFile      = "file"
+	fieldSHA256    = "file_sha256"
+	fieldContainer = "container"
+	fieldStream    = "stream"
+	fieldLine      = "line"
+	fieldTime      = "time"
+	fieldMessage   = "message"
+	fieldTrunc     = "truncated"
+	fieldStored    = "_fields" // stored only: JSON of the flattened fields
+	fieldsPrefix   = "fields."
+)
+
+// Indexing options per kind of field; see the package comment for why.
+const (
+	optKeyword    = bindex.IndexField | bindex.StoreField
+	optKeywordIdx = bindex.IndexField
+	optText       = bindex.IndexField | bindex.StoreField | bindex.IncludeTermVectors
+	optFieldText  = bindex.IndexField | bindex.IncludeTermVectors
+	optFieldOther = bindex.IndexField
+	optSortable   = bindex.IndexField | bindex.StoreField | bindex.DocValues
+	optStoredOnly = bindex.StoreField
+)
+
+// docID is the document id of a line.
+func docID(jobID, stream string, lineNo int) string {
+	return jobID + ":" + stream + ":" + strconv.Itoa(lineNo)
+}
+
+// lineText returns the text of a line without trailing CR/LF, and whether
+// it holds anything but white space.
+func lineText(b []byte) ([]byte, bool) {
+	b = bytes.TrimRight(b, "\r\n")
+	return b, len(bytes.TrimSpace(b)) > 0
+}
+
+// messageText turns raw bytes into the indexed message: valid UTF-8, at
+// most MaxMessageBytes plus the marker.
+func messageText(b []byte) (msg string, truncated bool) {
+	if len(b) <= MaxMessageBytes {
+		return strings.ToValidUTF8(string(b), "\uFFFD"), false
+	}
+
+	cut := runeCut(string(b[:MaxMessageBytes+1]), MaxMessageBytes)
+	msg = strings.ToValidUTF8(string(b[:cut]), "\uFFFD")
+	return msg + truncMarker(len(b)-cut), true
+}
+
+// builder converts lines into bleve documents.
+type builder struct {
+	// analyzer is used for message, file and string fields.
+	analyzer analysis.Analyzer
+	// numeric indexes numbers of structured lines as numeric fields
+	// (range queries work); otherwise as exact text tokens.
+	numeric bool
+}
+
+// document converts a line with non-blank text into a bleve document.
+func (bd *builder) document(l *Line, text []byte) *document.Document {
+	a := bd.analyzer
+	doc := document.NewDocument(docID(l.JobID, l.Stream, l.LineNo))
+
+	msg, truncated := messageText(text)
+	doc.AddField(document.NewTextFieldCustom(fieldMessage, nil, []byte(msg), optText, a))
+	if truncated {
+		doc.AddField(document.NewTextFieldCustom(fieldTrunc, nil, []byte("true"), optKeywordIdx, nil))
+	}
+
+	addKeyword(doc, fieldJobID, l.JobID, optKeyword)
+	addKeyword(doc, fieldTool, l.Tool, optKeyword)
+	addKeyword(doc, fieldSHA256, l.FileSHA256, optKeywordIdx)
+	addKeyword(doc, fieldContainer, l.Container, optKeywordIdx)
+	addKeyword(doc, fieldStream, l.Stream, optKeyword)
+	if l.File != "" {
+		doc.AddField(document.NewTextFieldCustom(fieldFile, nil, []byte(valid(l.File)), optText, a))
+	}
+	doc.AddField(document.NewNumericFieldWithIndexingOptions(fieldLine, nil, float64(l.LineNo), optSortable))
+	if dt, err := document.NewDateTimeFieldWithIndexingOptions(fieldTime, nil, l.Time,
+		time.RFC3339Nano, optSortable); err == nil {
+		doc.AddField(dt)
+	}
+
+	if m, ok := parseStructured(text); ok {
+		bd.addFields(doc, m)
+	}
+	return doc
+}
+
+// addKeyword adds a non-analysed field when v is set.
+func addKeyword(doc *document.Document, name, v string, opt bindex.FieldIndexingOptions) {
+	if v == "" {
+		return
+	}
+	doc.AddField(document.NewTextFieldCustom(name, nil, []byte(valid(v)), opt, nil))
+}
+
+// valid replaces invalid UTF-8 in s.
+func valid(s string) string {
+	return strings.ToValidUTF8(s, "\uFFFD")
+}
+
+// addFields indexes the flattened fields of m and stores them as one JSON
+// value for Hit.Fields. Repeated keys get increasing array positions so a
+// phrase never spans two values.
+func (bd *builder) addFields(doc *document.Document, m map[string]any) {
+	flat, _ := flatten(m)
+	if len(flat) == 0 {
+		return
+	}
+
+	seen := make(map[string]uint64, len(flat))
+	stored := make(map[string]any, len(flat))
+	for _, f := range flat {
+		n := seen[f.key]
+		seen[f.key] = n + 1
+		var pos []uint64
+		if n > 0 {
+			pos = []uint64{n}
+		}
+		name := fieldsPrefix + f.key
+
+		switch v := f.val.(type) {
+		case string:
+			doc.AddField(document.NewTextFieldCustom(name, pos, []byte(v), optFieldText, bd.analyzer))
+		case int64:
+			bd.addNumber(doc, name, pos, float64(v), strconv.FormatInt(v, 10))
+		case float64:
+			bd.addNumber(doc, name, pos, v, strconv.FormatFloat(v, 'g', -1, 64))
+		case bool:
+			doc.AddField(document.NewTextFieldCustom(name, pos, []byte(strconv.FormatBool(v)),
+				optFieldOther, nil))
+		case nil:
+			doc.AddField(document.NewTextFieldCustom(name, pos, []byte("null"), optFieldOther, nil))
+		}
+
+		storeValue(stored, f.key, f.val, n)
+	}
+
+	if b, err := json.Marshal(stored); err == nil {
+		doc.AddField(document.NewTextFieldCustom(fieldStored, nil, b, optStoredOnly, nil))
+	}
+}
+
+// addNumber indexes a number as a numeric field or as one exact token.
+func (bd *builder) addNumber(doc *document.Document, name string, pos []uint64, v float64, text string) {
+	if bd.numeric {
+		doc.AddField(document.NewNumericFieldWithIndexingOptions(name, pos, v, optFieldOther))
+		return
+	}
+	doc.AddField(document.NewTextFieldCustom(name, pos, []byte(text), optFieldOther, nil))
+}
+
+// storeValue records v in the stored map, turning a repeated key into a list.
+func storeValue(stored map[string]any, key string, v any, n uint64) {
+	switch n {
+	case 0:
+		stored[key] = v
+	case 1:
+		stored[key] = []any{stored[key], v}
+	default:
+		stored[key] = append(stored[key].([]any), v)
+	}
+}
+
+// decodeStoredFields turns the stored JSON back into Hit.Fields: integers
+// become int64, other numbers float64.
+func decodeStoredFields(s string) (map[string]any, error) {
+	dec := json.NewDecoder(strings.NewReader(s))
+	dec.UseNumber()
+	var m map[string]any
+	if err := dec.Decode(&m); err != nil {
+		return nil, fmt.Errorf("decoding stored fields: %w", err)
+	}
+	for k, v := range m {
+		m[k] = plainNumbers(v)
+	}
+	return m, nil
+}
+
+// plainNumbers replaces json.Number values (also inside lists).
+func plainNumbers(v any) any {
+	switch x := v.(type) {
+	case json.Number:
+		return numberValue(x)
+	case []any:
+		for i := range x {
+			x[i] = plainNumbers(x[i])
+		}
+	}
+	return v
+}
