@@ -91,6 +91,15 @@ type Config struct {
 	IndexBatchSize     int
 	IndexFlushInterval time.Duration
 
+	// MaxLinesPerJob caps the output lines of one job that are indexed and
+	// logged; the rest are counted and reported, so a runaway plugin cannot
+	// fill the disk.
+	MaxLinesPerJob int
+
+	// VentTapAPI is the TCP address of the listener that answers vent's
+	// network_tap (ncontrol) routes; "" keeps it off.
+	VentTapAPI string
+
 	// UseExistingImages skips building when the image already exists.
 	UseExistingImages bool
 
@@ -112,8 +121,9 @@ var known = map[string][]string{
 	"jobs":                 {"workers", "timeout", "max_attempts", "retry_backoff"},
 	"drop":                 {"quiet_period", "rescan_interval"},
 	"api":                  {"socket"},
-	"index":                {"batch_size", "flush_interval"},
+	"index":                {"batch_size", "flush_interval", "max_lines_per_job"},
 	"build-options":        {"use_existing_images"},
+	"taps":                 {"vent_api"},
 	"network-mapping":      nil, // any key: vent's NIC names
 	"nvidia-docker-plugin": {"port", "host"},
 	"external-services":    nil,
@@ -312,7 +322,9 @@ func (c *Config) fill(dataDir string) error {
 	c.RescanInterval = dur("drop", "rescan_interval")
 	c.IndexBatchSize = num("index", "batch_size", 1)
 	c.IndexFlushInterval = dur("index", "flush_interval")
+	c.MaxLinesPerJob = num("index", "max_lines_per_job", 1)
 	c.UseExistingImages = yes("build-options", "use_existing_images")
+	c.VentTapAPI = str("taps", "vent_api")
 
 	sock := str("api", "socket")
 	if sock == "" {

@@ -1,0 +1,455 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ventapp/ventapp/api"
+	"github.com/ventapp/ventapp/drop"
+	"github.com/ventapp/ventapp/engine"
+	"github.com/ventapp/ventapp/index"
+	"github.com/ventapp/ventapp/jobs"
+	"github.com/ventapp/ventapp/plugins"
+)
+
+// client returns an API client for the daemon the global flags point at.
+func (env *cliEnv) client() (*api.Client, error) {
+	cfg, err := env.loadConfig()
+	if err != nil {
+		return nil, err
+	}
+	return api.NewClient(cfg.Socket), nil
+}
+
+func (env *cliEnv) printJSON(v any) error {
+	enc := json.NewEncoder(env.stdout)
+	enc.SetIndent("", "  ")
+	return enc.Encode(v)
+}
+
+func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "status")
+	asJSON := fs.Bool("json", false, "print JSON")
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return err
+	}
+	c, err := env.client()
+	if err != nil {
+		return err
+	}
+	var s engine.Status
+	if err := c.Get(ctx, "/api/v1/status", nil, &s); err != nil {
+		return err
+	}
+	if *asJSON {
+		return env.printJSON(s)
+	}
+
+	w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(w, "version\t%s (up %s)\n", s.Version, s.Uptime)
+	fmt.Fprintf(w, "drop folder\t%s (%s free)\n", s.Drop.Folder, humanBytes(s.Drop.FreeBytes))
+	fmt.Fprintf(w, "jobs\tqueued %d, running %d, done %d, failed %d, cancelled %d\n",
+		s.Jobs["queued"], s.Jobs["running"], s.Jobs["done"], s.Jobs["failed"], s.Jobs["cancelled"])
+	fmt.Fprintf(w, "files\tseen %d, queued %d, claimed by no plugin %d\n",
+		s.Counters["files_seen"], s.Counters["files_queued"], s.Counters["files_ignored"])
+	fmt.Fprintf(w, "plugins\t%d installed, %d built, %d enabled\n", s.Plugins.Installed, s.Plugins.Built, s.Plugins.Enabled)
+	if s.Containerd.Healthy {
+		fmt.Fprintf(w, "containerd\tok, %s at %s (namespace %s)\n", s.Containerd.Version, s.Containerd.Address, s.Containerd.Namespace)
+	} else {
+		fmt.Fprintf(w, "containerd\tUNAVAILABLE: %s\n", s.Containerd.Error)
+	}
+	if s.Index.Healthy {
+		fmt.Fprintf(w, "index\tok, %d documents\n", s.Index.Docs)
+	} else {
+		fmt.Fprintf(w, "index\tERROR: %s\n", s.Index.Error)
+	}
+	for _, warn := range s.Warnings {
+		fmt.Fprintf(w, "warning\t%s\n", warn)
+	}
+	return w.Flush()
+}
+
+func humanBytes(n uint64) string {
+	const unit = 1024
+	if n < unit {
+		return fmt.Sprintf("%d B", n)
+	}
+	div, exp := uint64(unit), 0
+	for m := n / unit; m >= unit; m /= unit {
+		div *= unit
+		exp++
+	}
+	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
+}
+
+func cmdPlugins(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: missing subcommand", errUsage)
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags(env, "plugins "+sub)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	c, err := env.client()
+	if err != nil {
+		return err
+	}
+
+	switch sub {
+	case "add":
+		if len(pos) != 1 {
+			return fmt.Errorf("%w: plugins add takes one folder", errUsage)
+		}
+		dir, err := filepath.Abs(pos[0])
+		if err != nil {
+			return err
+		}
+		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+			return fmt.Errorf("plugin folder %s: not a readable directory", pos[0])
+		}
+		fmt.Fprintf(env.stderr, "adding plugins from %s and building their images...\n", dir)
+		var res []engine.AddResult
+		if err := c.PostJSON(ctx, "/api/v1/plugins", api.AddPluginRequest{Path: dir}, &res); err != nil {
+			return err
+		}
+		if *asJSON {
+			return env.printJSON(res)
+		}
+		failed := 0
+		for _, r := range res {
+			if r.Error != "" {
+				failed++
+				fmt.Fprintf(env.stdout, "%s\tadded, NOT built: %s\n", r.Tool, r.Error)
+				continue
+			}
+			fmt.Fprintf(env.stdout, "%s\tadded and built as %s (%s)\n", r.Tool, r.Image, short(r.Digest))
+		}
+		if failed > 0 {
+			return fmt.Errorf("%d of %d tools were not built", failed, len(res))
+		}
+		return nil
+
+	case "list":
+		var list []*plugins.Plugin
+		if err := c.Get(ctx, "/api/v1/plugins", nil, &list); err != nil {
+			return err
+		}
+		if *asJSON {
+			return env.printJSON(list)
+		}
+		w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(w, "TOOL\tNAME\tIMAGE\tBUILT\tENABLED\tEXT TYPES\tSOURCE")
+		for _, p := range list {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.LinkName, p.Image, yesNo(p.Built),
+				yesNo(p.Enabled), strings.Join(p.Settings.ExtTypes, ","), p.Dir)
+		}
+		return w.Flush()
+
+	case "build", "enable", "disable":
+		if len(pos) == 0 {
+			return fmt.Errorf("%w: plugins %s needs at least one tool name", errUsage, sub)
+		}
+		for _, name := range pos {
+			path := "/api/v1/plugins/" + url.PathEscape(name) + "/" + sub
+			var out map[string]any
+			if err := c.Do(ctx, "POST", path, nil, nil, &out); err != nil {
+				return fmt.Errorf("%s: %w", name, err)
+			}
+			if e, _ := out["error"].(string); e != "" {
+				return fmt.Errorf("%s: %s", name, e)
+			}
+			done := map[string]string{"build": "built", "enable": "enabled", "disable": "disabled"}[sub]
+			fmt.Fprintf(env.stdout, "%s: %s\n", name, done)
+		}
+		return nil
+
+	case "manifest":
+		return c.Get(ctx, "/api/v1/plugins/manifest", nil, env.stdout)
+	}
+	return fmt.Errorf("%w: unknown subcommand %q", errUsage, sub)
+}
+
+func yesNo(b bool) string {
+	if b {
+		return "yes"
+	}
+	return "no"
+}
+
+func short(digest string) string {
+	if _, hex, ok := strings.Cut(digest, ":"); ok && len(hex) > 12 {
+		return hex[:12]
+	}
+	return digest
+}
+
+func cmdImages(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: missing subcommand", errUsage)
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags(env, "images "+sub)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	c, err := env.client()
+	if err != nil {
+		return err
+	}
+
+	switch sub {
+	case "import":
+		if len(pos) != 1 {
+			return fmt.Errorf("%w: images import takes one archive", errUsage)
+		}
+		f, err := os.Open(pos[0])
+		if err != nil {
+			return fmt.Errorf("image archive: %w", err)
+		}
+		defer f.Close()
+		var out struct {
+			Images []string `json:"images"`
+		}
+		if err := c.Do(ctx, "POST", "/api/v1/images/import", nil, f, &out); err != nil {
+			return fmt.Errorf("%s: %w", pos[0], err)
+		}
+		if *asJSON {
+			return env.printJSON(out)
+		}
+		for _, n := range out.Images {
+			fmt.Fprintf(env.stdout, "imported %s\n", n)
+		}
+		return nil
+
+	case "list":
+		var imgs []map[string]any
+		if err := c.Get(ctx, "/api/v1/images", nil, &imgs); err != nil {
+			return err
+		}
+		if *asJSON {
+			return env.printJSON(imgs)
+		}
+		w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(w, "IMAGE\tDIGEST\tSIZE")
+		for _, im := range imgs {
+			size, _ := im["size"].(float64)
+			digest, _ := im["digest"].(string)
+			fmt.Fprintf(w, "%v\t%s\t%s\n", im["name"], short(digest), humanBytes(uint64(size)))
+		}
+		return w.Flush()
+	}
+	return fmt.Errorf("%w: unknown subcommand %q", errUsage, sub)
+}
+
+func cmdDrop(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: name at least one file", errUsage)
+	}
+	cfg, err := env.loadConfig()
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(cfg.Files, 0o755); err != nil {
+		return fmt.Errorf("drop folder %s: %w", cfg.Files, err)
+	}
+
+	failed := 0
+	for _, src := range args {
+		dst, err := drop.PlaceFile(src, cfg.Files)
+		if err != nil {
+			failed++
+			fmt.Fprintf(env.stderr, "ventapp drop: %v\n", err)
+			continue
+		}
+		fmt.Fprintln(env.stdout, dst)
+	}
+	if failed > 0 {
+		return &exitError{code: 1, err: fmt.Errorf("%d of %d files were not dropped", failed, len(args))}
+	}
+	return nil
+}
+
+func cmdJobs(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "jobs")
+	asJSON := fs.Bool("json", false, "print JSON")
+	state := fs.String("state", "", "only jobs in this state: queued, running, done, failed or cancelled")
+	tool := fs.String("tool", "", "only jobs of this plugin")
+	file := fs.String("file", "", "only jobs whose file path contains this text")
+	limit := fs.Int("limit", 100, "at most this many jobs")
+	if _, err := parseInterspersed(fs, args); err != nil {
+		return err
+	}
+	if *state != "" {
+		if _, err := jobs.ParseState(*state); err != nil {
+			return fmt.Errorf("%w: %v", errUsage, err)
+		}
+	}
+	c, err := env.client()
+	if err != nil {
+		return err
+	}
+	q := url.Values{"limit": {strconv.Itoa(*limit)}}
+	for k, v := range map[string]string{"state": *state, "tool": *tool, "file": *file} {
+		if v != "" {
+			q.Set(k, v)
+		}
+	}
+	var list []jobs.Job
+	if err := c.Get(ctx, "/api/v1/jobs", q, &list); err != nil {
+		return err
+	}
+	if *asJSON {
+		return env.printJSON(list)
+	}
+	w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(w, "ID\tSTATE\tTOOL\tFILE\tEXIT\tREASON")
+	for _, j := range list {
+		exit := "-"
+		if j.ExitCode != nil {
+			exit = strconv.Itoa(*j.ExitCode)
+		}
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\n", j.ID, j.State, j.Tool, quoteName(j.File), exit, oneLine(j.Reason, 60))
+	}
+	return w.Flush()
+}
+
+// quoteName shows a path with control characters or invalid UTF-8
+// escaped, so one job is always one line.
+func quoteName(s string) string {
+	q := strconv.Quote(s)
+	if q[1:len(q)-1] == s {
+		return s
+	}
+	return q
+}
+
+func oneLine(s string, n int) string {
+	s = strings.ReplaceAll(s, "\n", " ")
+	if len(s) > n {
+		return s[:n] + "…"
+	}
+	return s
+}
+
+func cmdJob(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: missing subcommand", errUsage)
+	}
+	sub, args := args[0], args[1:]
+	fs := newFlags(env, "job "+sub)
+	asJSON := fs.Bool("json", false, "print JSON")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: job %s takes one job ID", errUsage, sub)
+	}
+	c, err := env.client()
+	if err != nil {
+		return err
+	}
+	path := "/api/v1/jobs/" + url.PathEscape(pos[0])
+
+	var j jobs.Job
+	switch sub {
+	case "show":
+		err = c.Get(ctx, path, nil, &j)
+	case "cancel", "retry":
+		err = c.Do(ctx, "POST", path+"/"+sub, nil, nil, &j)
+	default:
+		return fmt.Errorf("%w: unknown subcommand %q", errUsage, sub)
+	}
+	if err != nil {
+		return err
+	}
+	if *asJSON {
+		return env.printJSON(j)
+	}
+
+	w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintf(w, "job\t%s\n", j.ID)
+	fmt.Fprintf(w, "state\t%s\n", j.State)
+	fmt.Fprintf(w, "tool\t%s\n", j.Tool)
+	fmt.Fprintf(w, "file\t%s\n", quoteName(j.File))
+	fmt.Fprintf(w, "sha256\t%s\n", j.FileSHA256)
+	fmt.Fprintf(w, "attempts\t%d\n", j.Attempts)
+	fmt.Fprintf(w, "created\t%s\n", stamp(j.CreatedAt))
+	fmt.Fprintf(w, "started\t%s\n", stamp(j.StartedAt))
+	fmt.Fprintf(w, "finished\t%s\n", stamp(j.FinishedAt))
+	if !j.StartedAt.IsZero() && !j.FinishedAt.IsZero() {
+		fmt.Fprintf(w, "took\t%s\n", j.FinishedAt.Sub(j.StartedAt).Round(time.Millisecond))
+	}
+	if j.ExitCode != nil {
+		fmt.Fprintf(w, "exit code\t%d\n", *j.ExitCode)
+	}
+	if j.Reason != "" {
+		fmt.Fprintf(w, "reason\t%s\n", j.Reason)
+	}
+	if j.Container != "" {
+		fmt.Fprintf(w, "container\t%s\n", j.Container)
+	}
+	w.Flush()
+	if len(j.LogTail) > 0 {
+		fmt.Fprintln(env.stdout, "log tail:")
+		for _, l := range j.LogTail {
+			fmt.Fprintf(env.stdout, "  %s\n", l)
+		}
+	}
+	return nil
+}
+
+func stamp(t time.Time) string {
+	if t.IsZero() {
+		return "-"
+	}
+	return t.Local().Format(time.RFC3339)
+}
+
+func cmdSearch(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "search")
+	asJSON := fs.Bool("json", false, "print JSON")
+	limit := fs.Int("limit", 20, "at most this many hits")
+	offset := fs.Int("offset", 0, "skip this many hits (paging)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return fmt.Errorf("%w: give a query, e.g. `ventapp search fields.query:www.example.com`", errUsage)
+	}
+	c, err := env.client()
+	if err != nil {
+		return err
+	}
+	q := url.Values{
+		"q":      {strings.Join(pos, " ")},
+		"limit":  {strconv.Itoa(*limit)},
+		"offset": {strconv.Itoa(*offset)},
+	}
+	var res index.Result
+	if err := c.Get(ctx, "/api/v1/search", q, &res); err != nil {
+		return err
+	}
+	if *asJSON {
+		return env.printJSON(res)
+	}
+	fmt.Fprintf(env.stdout, "%d hits (showing %d from %d)\n", res.Total, len(res.Hits), *offset+1)
+	for _, h := range res.Hits {
+		fmt.Fprintf(env.stdout, "job %s  %s  %s:%d\n  %s\n", h.JobID, h.Tool, quoteName(h.File), h.Line, oneLine(h.Message, 200))
+	}
+	return nil
+}

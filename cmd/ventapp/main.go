@@ -1,0 +1,199 @@
+// Command ventapp is a network-traffic analysis appliance in one binary.
+//
+// `ventapp serve` runs the appliance: it watches the drop folder, queues
+// every file that an installed plugin claims, runs the plugin containers
+// through containerd and indexes their output for search. Every other
+// command is a client of a running daemon, reached through the Unix socket
+// in the data dir, except `drop`, which writes into the drop folder itself.
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"text/tabwriter"
+)
+
+// Set at build time with -ldflags "-X main.version=… -X main.commit=…".
+var (
+	version = "dev"
+	commit  = "unknown"
+)
+
+// command is one subcommand of the CLI.
+type command struct {
+	name  string
+	usage string // arguments after the command name
+	short string // one capitalised line
+	run   func(ctx context.Context, env *cliEnv, args []string) error
+}
+
+// cliEnv is what every command gets: its streams and the global flags.
+type cliEnv struct {
+	stdout, stderr io.Writer
+	configPath     string
+	dataDir        string
+}
+
+// exitError carries a specific exit code.
+type exitError struct {
+	code int
+	err  error
+}
+
+func (e *exitError) Error() string { return e.err.Error() }
+func (e *exitError) Unwrap() error { return e.err }
+
+// errUsage marks a command-line mistake: the usage is shown, exit code 2.
+var errUsage = errors.New("usage")
+
+func commands() []command {
+	return []command{
+		{"serve", "[--config FILE] [--data-dir DIR]", "Run the appliance in the foreground", cmdServe},
+		{"plugins", "add PATH | list [--json] | build NAME | enable NAME | disable NAME | manifest",
+			"Install and manage plugins", cmdPlugins},
+		{"images", "import FILE | list [--json]", "Load and list container images", cmdImages},
+		{"drop", "FILE...", "Copy files into the drop folder, atomically", cmdDrop},
+		{"jobs", "[--json] [--state STATE] [--tool TOOL] [--limit N]", "List jobs, newest first", cmdJobs},
+		{"job", "show ID [--json] | cancel ID | retry ID", "Show or change one job", cmdJob},
+		{"tap", tapUsage, "Capture from NICs into rotating pcaps in the drop folder", cmdTap},
+		{"gpu", "[--json]", "List this host's NVIDIA GPUs (no daemon needed)", cmdGPU},
+		{"search", "[--json] [--limit N] [--offset N] QUERY", "Search plugin output (bleve query syntax)", cmdSearch},
+		{"status", "[--json]", "Show counters, drop folder, containerd and index health", cmdStatus},
+		{"backup", "[-o FILE|-] [--logs] [-q]", "Write a verified backup archive (through the daemon when it runs)", cmdBackup},
+		{"restore", "FILE [--force] [--discard-old] [-q]", "Verify a backup and restore it (daemon stopped)", cmdRestore},
+		{"reset", "--yes [--files] [--skip-containerd] [--force] [-q]",
+			"Factory reset: remove ventapp's containers, images and state", cmdReset},
+		{"config", "default", "Print the embedded default vent.cfg", cmdConfig},
+		{"version", "", "Print the version", cmdVersion},
+	}
+}
+
+func main() {
+	env := &cliEnv{stdout: os.Stdout, stderr: os.Stderr}
+	os.Exit(run(context.Background(), env, os.Args[1:]))
+}
+
+// run executes one command line and returns the process exit code.
+func run(ctx context.Context, env *cliEnv, args []string) int {
+	rest, err := env.parseGlobal(args)
+	if err != nil || len(rest) == 0 || rest[0] == "help" || rest[0] == "-h" || rest[0] == "--help" {
+		usage(env.stderr)
+		if err != nil || len(rest) == 0 {
+			return 2
+		}
+		return 0
+	}
+
+	for _, c := range commands() {
+		if c.name != rest[0] {
+			continue
+		}
+		err := c.run(ctx, env, rest[1:])
+		if err == nil {
+			return 0
+		}
+		if errors.Is(err, flag.ErrHelp) {
+			return 0
+		}
+		if errors.Is(err, errUsage) {
+			fmt.Fprintf(env.stderr, "ventapp %s: %v\nusage: ventapp %s %s\n", c.name, err, c.name, c.usage)
+			return 2
+		}
+		fmt.Fprintf(env.stderr, "ventapp %s: %v\n", c.name, err)
+		var ee *exitError
+		if errors.As(err, &ee) {
+			return ee.code
+		}
+		return 1
+	}
+	fmt.Fprintf(env.stderr, "ventapp: unknown command %q\n", rest[0])
+	usage(env.stderr)
+	return 2
+}
+
+// parseGlobal takes --config and --data-dir wherever they appear, so
+// `ventapp --data-dir D jobs` and `ventapp jobs --data-dir D` both work.
+func (env *cliEnv) parseGlobal(args []string) ([]string, error) {
+	env.configPath = os.Getenv("VENTAPP_CONFIG")
+	env.dataDir = os.Getenv("VENTAPP_DATA_DIR")
+
+	var rest []string
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		name, val, hasVal := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		if !strings.HasPrefix(a, "-") || (name != "config" && name != "data-dir") {
+			rest = append(rest, a)
+			continue
+		}
+		if !hasVal {
+			if i+1 >= len(args) {
+				return nil, fmt.Errorf("flag %s needs a value", a)
+			}
+			i++
+			val = args[i]
+		}
+		if name == "config" {
+			env.configPath = val
+		} else {
+			env.dataDir = val
+		}
+	}
+	return rest, nil
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `ventapp is a network-traffic analysis appliance: files dropped into its
+watched folder are processed by vent-style plugin containers on containerd,
+and their output is searchable.
+
+USAGE
+  ventapp [--config FILE] [--data-dir DIR] COMMAND [ARGS]
+
+COMMANDS
+`)
+	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
+	for _, c := range commands() {
+		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.usage, c.short)
+	}
+	tw.Flush()
+	fmt.Fprint(w, `
+GLOBAL FLAGS
+  --config FILE    the vent.cfg to read (default: DIR/vent.cfg, else /etc/ventapp/vent.cfg)
+  --data-dir DIR   where state lives and where the API socket is (default: from the config)
+
+Client commands find the daemon through the same --config and --data-dir
+that the daemon was started with.
+`)
+}
+
+// newFlags returns a flag set that reports errors instead of exiting.
+func newFlags(env *cliEnv, name string) *flag.FlagSet {
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(env.stderr)
+	return fs
+}
+
+// parseInterspersed parses flags that may come before or after the
+// positional arguments and returns the positional ones.
+func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	var pos []string
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, err
+			}
+			return nil, fmt.Errorf("%w: %v", errUsage, err)
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			return pos, nil
+		}
+		pos = append(pos, args[0])
+		args = args[1:]
+	}
+}

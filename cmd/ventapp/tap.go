@@ -1,0 +1,228 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+	"time"
+
+	"github.com/ventapp/ventapp/capture"
+)
+
+// tapUsage is the usage line of `ventapp tap`.
+const tapUsage = "create --nic NIC --id ID --interval SECS [--iters N] [--filter EXPR] " +
+	"[--snaplen N] [--strip-payload] [--max-file-bytes N] [--metadata JSON] [--no-start] | " +
+	"list [--json] | start|stop|delete ID... | update ID --metadata JSON | nics [--json] | " +
+	"info [--json] | filter FILE --filter EXPR [--strip-payload] -o OUT"
+
+// cmdTap manages network taps through the daemon; `tap filter` runs here.
+func cmdTap(ctx context.Context, env *cliEnv, args []string) error {
+	if len(args) == 0 {
+		return fmt.Errorf("%w: missing subcommand", errUsage)
+	}
+	sub, args := args[0], args[1:]
+	switch sub {
+	case "filter":
+		return tapFilter(env, args)
+	case "create", "list", "start", "stop", "delete", "update", "nics", "info":
+	default:
+		return fmt.Errorf("%w: unknown subcommand %q", errUsage, sub)
+	}
+
+	fs := newFlags(env, "tap "+sub)
+	asJSON := fs.Bool("json", false, "print JSON")
+	var t capture.Tap
+	var interval float64
+	var metadata string
+	noStart := false
+	if sub == "create" {
+		fs.StringVar(&t.NIC, "nic", "", "network interface to capture from")
+		fs.StringVar(&t.ID, "id", "", "tap id; files are named trace_ID_TIME.pcap")
+		fs.Float64Var(&interval, "interval", 60, "seconds each file covers")
+		fs.IntVar(&t.Iters, "iters", 0, "intervals to capture, 0 for until stopped")
+		fs.StringVar(&t.Filter, "filter", "", "tcpdump filter expression")
+		fs.IntVar(&t.SnapLen, "snaplen", 0, "bytes kept of each packet (0: all)")
+		fs.BoolVar(&t.StripPayload, "strip-payload", false, "drop TCP and UDP payloads, keep headers")
+		fs.Int64Var(&t.MaxFileBytes, "max-file-bytes", 0, "also start a new file at this size (0: no limit)")
+		fs.BoolVar(&noStart, "no-start", false, "store the tap without starting it")
+	}
+	if sub == "create" || sub == "update" {
+		fs.StringVar(&metadata, "metadata", "", "JSON object of metadata to attach")
+	}
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	var md map[string]any
+	if metadata != "" {
+		if err := json.Unmarshal([]byte(metadata), &md); err != nil || md == nil {
+			return fmt.Errorf("%w: --metadata must be a JSON object: %q", errUsage, metadata)
+		}
+	}
+
+	c, err := env.client()
+	if err != nil {
+		return err
+	}
+	switch sub {
+	case "create":
+		if len(pos) != 0 {
+			return fmt.Errorf("%w: tap create takes only flags, got %q", errUsage, pos)
+		}
+		t.Interval = time.Duration(interval * float64(time.Second))
+		t.Metadata = md
+		body, err := json.Marshal(t)
+		if err != nil {
+			return err
+		}
+		var req map[string]any
+		json.Unmarshal(body, &req)
+		req["start"] = !noStart
+		var st capture.Status
+		if err := c.PostJSON(ctx, "/api/v1/taps", req, &st); err != nil {
+			return err
+		}
+		if *asJSON {
+			return env.printJSON(st)
+		}
+		fmt.Fprintf(env.stdout, "tap %s on %s: %s\n", st.ID, st.Config.NIC, st.State)
+		return nil
+
+	case "list":
+		var list []capture.Status
+		if err := c.Get(ctx, "/api/v1/taps", nil, &list); err != nil {
+			return err
+		}
+		if *asJSON {
+			return env.printJSON(list)
+		}
+		w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(w, "ID\tNIC\tFILTER\tSTATE\tPACKETS\tDROPS\tBYTES\tFILES\tREASON")
+		for _, s := range list {
+			filter := s.Config.Filter
+			if filter == "" {
+				filter = "-"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%d\t%s\n", s.ID, s.Config.NIC, oneLine(filter, 40),
+				s.State, s.Stats.Packets, s.Stats.KernelDrops, humanBytes(s.Stats.Bytes), s.Stats.Files,
+				oneLine(s.Reason, 60))
+		}
+		return w.Flush()
+
+	case "start", "stop", "delete":
+		if len(pos) == 0 {
+			return fmt.Errorf("%w: tap %s needs at least one tap id", errUsage, sub)
+		}
+		failed := 0
+		for _, id := range pos {
+			path := "/api/v1/taps/" + url.PathEscape(id)
+			method := "POST"
+			if sub == "delete" {
+				method = "DELETE"
+			} else {
+				path += "/" + sub
+			}
+			if err := c.Do(ctx, method, path, nil, nil, nil); err != nil {
+				failed++
+				fmt.Fprintf(env.stderr, "ventapp tap %s: %s: %v\n", sub, id, err)
+				continue
+			}
+			fmt.Fprintf(env.stdout, "%s: %s\n", id, map[string]string{
+				"start": "started", "stop": "stopped", "delete": "deleted"}[sub])
+		}
+		if failed > 0 {
+			return &exitError{code: 1, err: fmt.Errorf("%d of %d taps failed", failed, len(pos))}
+		}
+		return nil
+
+	case "update":
+		if len(pos) != 1 || md == nil {
+			return fmt.Errorf("%w: tap update takes one id and --metadata JSON", errUsage)
+		}
+		var st capture.Status
+		path := "/api/v1/taps/" + url.PathEscape(pos[0]) + "/metadata"
+		if err := c.PostJSON(ctx, path, map[string]any{"metadata": md}, &st); err != nil {
+			return err
+		}
+		if *asJSON {
+			return env.printJSON(st)
+		}
+		fmt.Fprintf(env.stdout, "%s: metadata updated\n", st.ID)
+		return nil
+
+	case "nics":
+		var nics []capture.NIC
+		if err := c.Get(ctx, "/api/v1/taps/nics", nil, &nics); err != nil {
+			return err
+		}
+		if *asJSON {
+			return env.printJSON(nics)
+		}
+		w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
+		fmt.Fprintln(w, "NAME\tSTATE\tMTU\tMAC\tADDRESSES")
+		for _, n := range nics {
+			mac := n.MAC
+			if mac == "" {
+				mac = "-"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", n.Name, n.State(), n.MTU, mac, strings.Join(n.Addresses, ", "))
+		}
+		return w.Flush()
+
+	case "info":
+		var info capture.Info
+		if err := c.Get(ctx, "/api/v1/taps/info", nil, &info); err != nil {
+			return err
+		}
+		if *asJSON {
+			return env.printJSON(info)
+		}
+		w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
+		fmt.Fprintf(w, "version\t%s\n", info.Version)
+		fmt.Fprintf(w, "capture\t%s\n", info.Capabilities.Capture)
+		fmt.Fprintf(w, "filter compiler\t%s (%s)\n", yesNo(info.Capabilities.FilterCompiler),
+			info.Capabilities.Libpcap)
+		fmt.Fprintf(w, "CAP_NET_RAW\t%s\n", yesNo(info.Capabilities.CapNetRaw))
+		if info.Capabilities.Error != "" {
+			fmt.Fprintf(w, "warning\t%s\n", info.Capabilities.Error)
+		}
+		return w.Flush()
+	}
+	return fmt.Errorf("%w: unknown subcommand %q", errUsage, sub)
+}
+
+// tapFilter applies a filter and stripping to a saved capture, locally.
+func tapFilter(env *cliEnv, args []string) error {
+	fs := newFlags(env, "tap filter")
+	filter := fs.String("filter", "", "tcpdump filter expression (empty keeps every packet)")
+	strip := fs.Bool("strip-payload", false, "drop TCP and UDP payloads, keep headers")
+	out := fs.String("o", "", "the pcap file to write")
+	asJSON := fs.Bool("json", false, "print the counters as JSON")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) != 1 || *out == "" {
+		return fmt.Errorf("%w: tap filter takes one capture file and -o OUT", errUsage)
+	}
+	if *filter == "" && !*strip {
+		return fmt.Errorf("%w: give --filter, --strip-payload or both", errUsage)
+	}
+	st, err := capture.FilterFile(pos[0], *out, *filter, *strip)
+	if err != nil {
+		if errors.Is(err, capture.ErrInput) {
+			return &exitError{code: 1, err: err}
+		}
+		return err
+	}
+	if *asJSON {
+		return env.printJSON(st)
+	}
+	fmt.Fprintf(env.stdout, "%s: kept %d of %d packets (%d stripped), %s\n", *out, st.Packets, st.Read,
+		st.Stripped, humanBytes(st.Bytes))
+	return nil
+}

@@ -1,0 +1,431 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"time"
+	"unicode/utf8"
+
+	"github.com/ventapp/ventapp/containers"
+	"github.com/ventapp/ventapp/index"
+	"github.com/ventapp/ventapp/jobs"
+	"github.com/ventapp/ventapp/plugins"
+)
+
+// tailLines is how many output lines a finished job keeps in the store.
+const tailLines = 20
+
+// maxTailLine bounds each kept line, so a job record stays small.
+const maxTailLine = 512
+
+// maxBackoff caps the delay between retries of one job.
+const maxBackoff = 5 * time.Minute
+
+// worker claims queued jobs and runs them until ctx is cancelled.
+func (e *Engine) worker(ctx context.Context, n int) {
+	log := e.log.With("worker", n)
+	poll := time.NewTicker(time.Second)
+	defer poll.Stop()
+
+	for ctx.Err() == nil {
+		j, ok, err := e.claim()
+		if err != nil {
+			log.Error("claim job", "err", err)
+		}
+		if !ok {
+			select {
+			case <-ctx.Done():
+			case <-e.wake:
+			case <-poll.C:
+			}
+			continue
+		}
+
+		// Another job may be waiting too: pass the wake-up on.
+		e.nudge()
+		e.runJob(ctx, j)
+		e.release(j.Tool)
+	}
+}
+
+// claim takes the oldest runnable job, honouring each plugin's instance
+// cap, and counts it as running.
+func (e *Engine) claim() (jobs.Job, bool, error) {
+	if _, err := e.Containerd(); err != nil {
+		return jobs.Job{}, false, nil
+	}
+
+	e.dispatchMu.Lock()
+	defer e.dispatchMu.Unlock()
+
+	installed := map[string]*plugins.Plugin{}
+	for _, p := range e.reg.List() {
+		installed[p.Name] = p
+	}
+	j, ok, err := e.store.Next(func(j jobs.Job) bool {
+		p := installed[j.Tool]
+		if p == nil {
+			return true // runJob fails it with a reason
+		}
+		if !p.Enabled || !p.Built {
+			return false
+		}
+		return e.running[j.Tool] < max(1, p.Settings.Instances)
+	})
+	if err != nil || !ok {
+		return j, false, err
+	}
+	e.running[j.Tool]++
+	e.counters.jobsStarted.Add(1)
+	return j, true, nil
+}
+
+func (e *Engine) release(tool string) {
+	e.dispatchMu.Lock()
+	e.running[tool]--
+	if e.running[tool] <= 0 {
+		delete(e.running, tool)
+	}
+	e.dispatchMu.Unlock()
+	e.nudge()
+}
+
+// runJob runs one claimed job to an end state, or back to the queue when
+// the failure was the infrastructure's rather than the plugin's.
+func (e *Engine) runJob(ctx context.Context, j jobs.Job) {
+	log := e.log.With("job", j.ID, "tool", j.Tool, "file", j.File)
+
+	p, err := e.reg.Get(j.Tool)
+	if err != nil {
+		e.finish(j, jobs.Failed, nil, fmt.Sprintf("plugin %q is no longer installed", j.Tool), nil)
+		return
+	}
+	fi, err := statFile(j.File)
+	if err != nil {
+		e.finish(j, jobs.Failed, nil, fmt.Sprintf("file is gone or unreadable before processing: %v", err), nil)
+		return
+	}
+	if fi.Size() != j.FileSize {
+		log.Info("file changed since it was queued; running on its current content")
+	}
+	c, err := e.Containerd()
+	if err != nil {
+		e.retry(j, err)
+		return
+	}
+	input, cleanup, err := e.containerPath(j)
+	if err != nil {
+		e.finish(j, jobs.Failed, nil, err.Error(), nil)
+		return
+	}
+	defer cleanup()
+
+	// The job can be cancelled from the API while it runs.
+	jctx, cancel := context.WithCancel(ctx)
+	e.cancelsMu.Lock()
+	e.cancels[j.ID] = cancel
+	e.cancelsMu.Unlock()
+	defer func() {
+		e.cancelsMu.Lock()
+		delete(e.cancels, j.ID)
+		e.cancelsMu.Unlock()
+		cancel()
+	}()
+
+	id := fmt.Sprintf("ventapp-%s-%d", j.ID, j.Attempts)
+	if err := e.store.SetContainer(j.ID, id); err != nil {
+		log.Warn("could not record container id", "err", err)
+	}
+	out := &jobOutput{e: e, job: j, container: id}
+	spec := containerSpec(p, j, input, id, e.cfg.JobTimeout)
+	spec.Stdout = out.line("stdout")
+	spec.Stderr = out.line("stderr")
+
+	log.Info("job started", "container", id, "attempt", j.Attempts)
+	res, err := c.Run(jctx, spec)
+	out.end()
+
+	switch {
+	case err != nil && ctx.Err() != nil:
+		// Shutting down: the job goes back to the queue for the next start.
+		e.requeue(j, "interrupted by shutdown; will run again")
+	case err != nil && jctx.Err() != nil:
+		e.finish(j, jobs.Cancelled, nil, "cancelled while running", out.tail())
+	case err != nil && errors.Is(err, containers.ErrStart):
+		e.finish(j, jobs.Failed, nil, fmt.Sprintf("container did not start: %v", err), out.tail())
+	case err != nil:
+		if errors.Is(err, containers.ErrUnavailable) {
+			e.setDown(err)
+			e.orphansMu.Lock()
+			e.orphans[j.ID] = true
+			e.orphansMu.Unlock()
+		}
+		e.retry(j, err)
+	case res.TimedOut:
+		e.finish(j, jobs.Failed, &res.ExitCode, fmt.Sprintf("timed out after %s and was killed", e.cfg.JobTimeout), out.tail())
+	case res.OOMKilled:
+		e.finish(j, jobs.Failed, &res.ExitCode, "killed: out of memory (raise mem_limit in the plugin's [docker] section)", out.tail())
+	case res.ExitCode != 0:
+		e.finish(j, jobs.Failed, &res.ExitCode, exitReason(res.ExitCode, out.tail()), out.tail())
+	default:
+		e.finish(j, jobs.Done, &res.ExitCode, "", out.tail())
+	}
+}
+
+// exitReason says why a plugin failed, quoting its last stderr line.
+func exitReason(code int, tail []string) string {
+	reason := fmt.Sprintf("plugin exited with code %d", code)
+	for i := len(tail) - 1; i >= 0; i-- {
+		if line, ok := strings.CutPrefix(tail[i], "stderr: "); ok && strings.TrimSpace(line) != "" {
+			return reason + ": " + line
+		}
+	}
+	return reason
+}
+
+// containerSpec turns a plugin and a job into a container to run, keeping
+// vent's contract: the template's command words, then the file's absolute
+// path as one argument, with the file's folder mounted at the same path.
+func containerSpec(p *plugins.Plugin, j jobs.Job, input, id string, timeout time.Duration) containers.Spec {
+	d := p.Settings.Docker
+	args := append(append([]string{}, d.Command...), input)
+
+	mounts := []containers.Mount{{Source: filepath.Dir(input), Target: filepath.Dir(input)}}
+	for _, v := range d.Volumes {
+		mounts = append(mounts, containers.Mount{Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly})
+	}
+
+	return containers.Spec{
+		ID:          id,
+		Image:       p.Image,
+		Args:        args,
+		ReplaceCmd:  true,
+		Env:         d.Environment,
+		Mounts:      mounts,
+		HostNetwork: d.HostNetwork,
+		MemoryBytes: d.MemoryBytes,
+		PidsLimit:   d.PidsLimit,
+		User:        d.User,
+		WorkingDir:  d.WorkingDir,
+		Timeout:     timeout,
+		Labels: map[string]string{
+			"vent-plugin":  "",
+			"file":         strings.ToValidUTF8(j.File, "\uFFFD"),
+			"vent.name":    p.LinkName,
+			"vent.section": p.Name,
+			"vent.repo":    p.Repo,
+			"vent.type":    "repository",
+			LabelJob:       j.ID,
+			LabelTool:      p.Name,
+		},
+	}
+}
+
+// containerPath returns the path the plugin container is given for the
+// job's file. containerd's API carries only UTF-8 text, so a file whose
+// path is not valid UTF-8 is handed over through a hard link with a safe
+// name: a dotfile beside it (which the watcher ignores) when its folder's
+// name is valid, else a copy under the data dir. cleanup removes the link.
+func (e *Engine) containerPath(j jobs.Job) (string, func(), error) {
+	if utf8.ValidString(j.File) {
+		return j.File, func() {}, nil
+	}
+
+	base := strings.ToValidUTF8(filepath.Base(j.File), "_")
+	dir := filepath.Dir(j.File)
+	if !utf8.ValidString(dir) {
+		dir = filepath.Join(e.cfg.DataDir, "inputs", j.ID)
+		if err := os.MkdirAll(dir, 0o750); err != nil {
+			return "", nil, fmt.Errorf("folder for a safe name of %q: %w", j.File, err)
+		}
+	}
+	alias := filepath.Join(dir, fmt.Sprintf(".ventapp-%s-%s", j.ID, base))
+	os.Remove(alias)
+	if err := os.Link(j.File, alias); err != nil {
+		if err := copyFile(j.File, alias); err != nil {
+			return "", nil, fmt.Errorf("a safe name for %q (not valid UTF-8): %w", j.File, err)
+		}
+	}
+	e.log.Info("file name is not valid UTF-8; the plugin gets it under a safe name", "job", j.ID, "as", alias)
+	return alias, func() {
+		os.Remove(alias)
+		if filepath.Dir(alias) != filepath.Dir(j.File) {
+			os.Remove(filepath.Dir(alias))
+		}
+	}, nil
+}
+
+func copyFile(src, dst string) error {
+	in, err := os.Open(src)
+	if err != nil {
+		return err
+	}
+	defer in.Close()
+	out, err := os.OpenFile(dst, os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	if _, err := io.Copy(out, in); err != nil {
+		out.Close()
+		os.Remove(dst)
+		return err
+	}
+	return out.Close()
+}
+
+// Labels ventapp puts on job containers, besides vent's own.
+const (
+	LabelJob  = "ventapp.job"
+	LabelTool = "ventapp.tool"
+)
+
+func (e *Engine) finish(j jobs.Job, st jobs.State, exit *int, reason string, tail []string) {
+	if err := e.store.Finish(j.ID, st, exit, reason, tail); err != nil {
+		e.log.Error("could not record job end", "job", j.ID, "err", err)
+		return
+	}
+	switch st {
+	case jobs.Done:
+		e.counters.jobsDone.Add(1)
+	case jobs.Failed:
+		e.counters.jobsFailed.Add(1)
+	}
+	e.log.Info("job ended", "job", j.ID, "tool", j.Tool, "state", st, "reason", reason)
+	e.appendStatus(j, st, exit, reason)
+}
+
+// retry puts a job back in the queue after an infrastructure failure, with
+// an exponential backoff, until it has used its attempts.
+func (e *Engine) retry(j jobs.Job, cause error) {
+	if j.Attempts >= e.cfg.MaxAttempts {
+		e.finish(j, jobs.Failed, nil, fmt.Sprintf("gave up after %d attempts: %v", j.Attempts, cause), nil)
+		return
+	}
+	delay := e.cfg.RetryBackoff << (j.Attempts - 1)
+	if delay <= 0 || delay > maxBackoff {
+		delay = maxBackoff
+	}
+	e.counters.jobsRetried.Add(1)
+	reason := fmt.Sprintf("attempt %d failed, retrying in %s: %v", j.Attempts, delay, cause)
+	e.log.Warn("job will be retried", "job", j.ID, "reason", reason)
+	if err := e.store.Retry(j.ID, time.Now().Add(delay), reason); err != nil {
+		e.log.Error("could not re-queue job", "job", j.ID, "err", err)
+	}
+}
+
+func (e *Engine) requeue(j jobs.Job, reason string) {
+	if err := e.store.Retry(j.ID, time.Time{}, reason); err != nil {
+		e.log.Error("could not re-queue job", "job", j.ID, "err", err)
+	}
+}
+
+// CancelJob cancels a queued job, or kills a running one.
+func (e *Engine) CancelJob(id string) error {
+	err := e.store.Cancel(id)
+	if !errors.Is(err, jobs.ErrRunning) {
+		return err
+	}
+	e.cancelsMu.Lock()
+	cancel := e.cancels[id]
+	e.cancelsMu.Unlock()
+	if cancel == nil {
+		return fmt.Errorf("job %s is running but not on this daemon", id)
+	}
+	cancel()
+	return nil
+}
+
+// RetryJob queues a finished job again.
+func (e *Engine) RetryJob(id string) error {
+	if err := e.store.Requeue(id); err != nil {
+		return err
+	}
+	e.nudge()
+	return nil
+}
+
+// jobOutput receives a job's output lines from both streams.
+type jobOutput struct {
+	e         *Engine
+	job       jobs.Job
+	container string
+
+	mu      sync.Mutex
+	n       int
+	dropped int      // lines over the per-job cap, counted only
+	lines   []string // ring of the last tailLines lines
+}
+
+func (o *jobOutput) line(stream string) func([]byte) {
+	return func(b []byte) {
+		o.mu.Lock()
+		if o.n >= o.e.cfg.MaxLinesPerJob {
+			o.dropped++
+			o.mu.Unlock()
+			return
+		}
+		o.n++
+		n := o.n
+		keep := string(b)
+		if len(keep) > maxTailLine {
+			keep = keep[:maxTailLine] + "…"
+		}
+		o.lines = append(o.lines, stream+": "+strings.ToValidUTF8(keep, "?"))
+		if len(o.lines) > tailLines {
+			o.lines = o.lines[1:]
+		}
+		o.mu.Unlock()
+
+		err := o.e.idx.Add(index.Line{
+			JobID:      o.job.ID,
+			Tool:       o.job.Tool,
+			File:       o.job.File,
+			FileSHA256: o.job.FileSHA256,
+			Container:  o.container,
+			Stream:     stream,
+			LineNo:     n,
+			Time:       time.Now(),
+			Text:       b,
+		})
+		if err != nil {
+			o.e.log.Warn("index line", "job", o.job.ID, "err", err)
+		}
+	}
+}
+
+func (o *jobOutput) end() {
+	o.mu.Lock()
+	dropped, n := o.dropped, o.n
+	if dropped > 0 {
+		o.lines = append(o.lines, fmt.Sprintf("ventapp: %d more output lines were not indexed (limit %d lines per job)",
+			dropped, o.e.cfg.MaxLinesPerJob))
+	}
+	o.mu.Unlock()
+
+	if dropped > 0 {
+		err := o.e.idx.Add(index.Line{
+			JobID: o.job.ID, Tool: o.job.Tool, File: o.job.File, FileSHA256: o.job.FileSHA256,
+			Container: o.container, Stream: "ventapp", LineNo: n + 1, Time: time.Now(),
+			Text: []byte(fmt.Sprintf("%d more output lines were not indexed (limit %d lines per job)",
+				dropped, o.e.cfg.MaxLinesPerJob)),
+		})
+		if err != nil {
+			o.e.log.Warn("index line", "job", o.job.ID, "err", err)
+		}
+	}
+	if err := o.e.idx.EndJob(o.container); err != nil {
+		o.e.log.Warn("close job log", "job", o.job.ID, "err", err)
+	}
+}
+
+func (o *jobOutput) tail() []string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return append([]string(nil), o.lines...)
+}

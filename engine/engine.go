@@ -1,0 +1,348 @@
+// Package engine wires ventapp's parts into the running appliance.
+//
+// It owns the drop-folder watcher, the job store, the plugin registry, the
+// search index and the containerd connection, and moves work between them:
+// a ready file is hashed and matched against the installed plugins, one
+// job per matching plugin is queued durably, and a bounded pool of workers
+// runs each job as a plugin container whose output lines go to the index.
+// Only cmd/ventapp and the API server import this package; it imports
+// everything else.
+package engine
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/ventapp/ventapp/capture"
+	"github.com/ventapp/ventapp/config"
+	"github.com/ventapp/ventapp/containers"
+	"github.com/ventapp/ventapp/drop"
+	"github.com/ventapp/ventapp/index"
+	"github.com/ventapp/ventapp/jobs"
+	"github.com/ventapp/ventapp/ops"
+	"github.com/ventapp/ventapp/plugins"
+)
+
+// ErrContainerdDown means an action needs containerd and it is not reachable.
+var ErrContainerdDown = errors.New("containerd is not reachable")
+
+// Engine is one running ventapp appliance.
+type Engine struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	version string
+	started time.Time
+
+	store   *jobs.Store
+	reg     *plugins.Registry
+	idx     *index.Index
+	taps    *capture.Manager
+	watcher *drop.Watcher
+
+	ctr    atomic.Pointer[containers.Client]
+	ctrErr atomic.Pointer[string] // last containerd error, nil when healthy
+	ctrVer atomic.Pointer[string]
+
+	// wake nudges idle workers when new jobs are queued.
+	wake chan struct{}
+
+	// dispatchMu serialises job claims so per-tool instance caps hold.
+	dispatchMu sync.Mutex
+	running    map[string]int // tool → containers running now
+
+	// cancels holds the cancel function of each running job, by job ID.
+	cancelsMu sync.Mutex
+	cancels   map[string]context.CancelFunc
+
+	statusMu sync.Mutex // guards appends to status.json
+
+	// orphans holds IDs of jobs whose container may outlive a lost
+	// containerd connection; they are swept once it is back.
+	orphansMu sync.Mutex
+	orphans   map[string]bool
+
+	intake   chan drop.File
+	inflight sync.Map // path → struct{}: files being hashed now
+
+	counters counters
+}
+
+type counters struct {
+	filesSeen    atomic.Int64
+	filesQueued  atomic.Int64
+	filesIgnored atomic.Int64
+	jobsStarted  atomic.Int64
+	jobsDone     atomic.Int64
+	jobsFailed   atomic.Int64
+	jobsRetried  atomic.Int64
+	intakeErrors atomic.Int64
+}
+
+// New opens the state under cfg.DataDir: the job store, the plugin
+// registry and the search index. It does not touch containerd or the drop
+// folder until Run.
+func New(cfg *config.Config, log *slog.Logger, version string) (*Engine, error) {
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return nil, fmt.Errorf("data dir %s: %w", cfg.DataDir, err)
+	}
+
+	e := &Engine{
+		cfg:     cfg,
+		log:     log,
+		version: version,
+		started: time.Now(),
+		wake:    make(chan struct{}, 1),
+		running: map[string]int{},
+		cancels: map[string]context.CancelFunc{},
+		orphans: map[string]bool{},
+		intake:  make(chan drop.File, 4096),
+	}
+
+	var err error
+	e.store, err = jobs.Open(cfg.JobsDB(), jobs.Options{Logger: log.With("part", "jobs")})
+	if err != nil {
+		return nil, err
+	}
+	e.reg, err = plugins.OpenRegistry(cfg.PluginsFile(), log.With("part", "plugins"))
+	if err != nil {
+		e.store.Close()
+		return nil, err
+	}
+	e.idx, err = index.Open(cfg.IndexDir(), index.Options{
+		Logger:        log.With("part", "index"),
+		BatchSize:     cfg.IndexBatchSize,
+		FlushInterval: cfg.IndexFlushInterval,
+		LogDir:        cfg.LogDir(),
+	})
+	if err != nil {
+		e.store.Close()
+		return nil, err
+	}
+	e.taps, err = capture.NewManager(capture.Options{
+		DB:         e.store.DB(),
+		DropDir:    cfg.Files,
+		StagingDir: filepath.Join(cfg.DataDir, "capture-tmp"),
+		Version:    version,
+		Logger:     log.With("part", "capture"),
+	})
+	if err != nil {
+		e.idx.Close()
+		e.store.Close()
+		return nil, err
+	}
+	return e, nil
+}
+
+// BackupSource says what a backup of this appliance holds: a snapshot of
+// the job store taken in one read transaction, an online copy of the
+// index, the config and the plugin registry.
+func (e *Engine) BackupSource() ops.BackupSource {
+	return ops.BackupSource{
+		DB:            e.store.DB(),
+		DataDir:       e.cfg.DataDir,
+		ConfigPath:    e.cfg.Path,
+		IndexDir:      e.cfg.IndexDir(),
+		IndexSnapshot: e.idx.CopyTo,
+		Version:       e.version,
+	}
+}
+
+// Taps returns the network tap manager.
+func (e *Engine) Taps() *capture.Manager { return e.taps }
+
+// Config returns the configuration the engine runs with.
+func (e *Engine) Config() *config.Config { return e.cfg }
+
+// Store returns the job store.
+func (e *Engine) Store() *jobs.Store { return e.store }
+
+// Registry returns the plugin registry.
+func (e *Engine) Registry() *plugins.Registry { return e.reg }
+
+// Index returns the search index.
+func (e *Engine) Index() *index.Index { return e.idx }
+
+// Run starts the appliance and blocks until ctx is cancelled. Jobs left
+// running by a crash are put back in the queue first; containerd being
+// unreachable is not fatal: the engine keeps trying and says so in Status.
+func (e *Engine) Run(ctx context.Context, ready func()) error {
+	recovered, err := e.store.Recover()
+	if err != nil {
+		return fmt.Errorf("recover jobs: %w", err)
+	}
+	if len(recovered) > 0 {
+		e.log.Info("jobs re-queued after an unclean stop", "count", len(recovered))
+	}
+	if resumed := e.taps.Resume(); len(resumed) > 0 {
+		e.log.Info("network taps resumed", "taps", resumed)
+	}
+
+	e.watcher, err = drop.New(drop.Options{
+		Root:   e.cfg.Files,
+		Quiet:  e.cfg.QuietPeriod,
+		Rescan: e.cfg.RescanInterval,
+		Logger: e.log.With("part", "drop"),
+	})
+	if err != nil {
+		return err
+	}
+
+	var wg sync.WaitGroup
+	run := func(f func()) {
+		wg.Add(1)
+		go func() { defer wg.Done(); f() }()
+	}
+
+	// containerd first, so the sweep of crashed containers happens before
+	// any worker starts a new one.
+	e.connect(ctx, true)
+	run(func() { e.keepConnected(ctx) })
+
+	for range 2 {
+		run(func() { e.intakeLoop(ctx) })
+	}
+	for i := range e.cfg.Workers {
+		run(func() { e.worker(ctx, i) })
+	}
+	run(func() {
+		if err := e.watcher.Run(ctx, e.fileReady); err != nil && ctx.Err() == nil {
+			e.log.Error("drop folder watcher stopped", "dir", e.cfg.Files, "err", err)
+		}
+	})
+
+	e.log.Info("ventapp running", "drop", e.cfg.Files, "data", e.cfg.DataDir,
+		"workers", e.cfg.Workers, "containerd", e.cfg.ContainerdAddress)
+	if ready != nil {
+		ready()
+	}
+
+	<-ctx.Done()
+	wg.Wait()
+	return nil
+}
+
+// Close flushes the index and closes the store and the containerd client.
+func (e *Engine) Close() error {
+	var errs []error
+	if c := e.ctr.Swap(nil); c != nil {
+		errs = append(errs, c.Close())
+	}
+	errs = append(errs, e.taps.Close(), e.idx.Close(), e.store.Close())
+	return errors.Join(errs...)
+}
+
+// Containerd returns the connected client, or ErrContainerdDown.
+func (e *Engine) Containerd() (*containers.Client, error) {
+	c := e.ctr.Load()
+	if c == nil || e.ctrErr.Load() != nil {
+		msg := "not connected yet"
+		if p := e.ctrErr.Load(); p != nil {
+			msg = *p
+		}
+		return nil, fmt.Errorf("%w at %s: %s", ErrContainerdDown, e.cfg.ContainerdAddress, msg)
+	}
+	return c, nil
+}
+
+// connect dials containerd once. On the first successful connection it
+// sweeps containers left behind by a crash.
+func (e *Engine) connect(ctx context.Context, sweep bool) bool {
+	c := e.ctr.Load()
+	if c == nil {
+		var err error
+		c, err = containers.Connect(ctx, containers.Options{
+			Address:   e.cfg.ContainerdAddress,
+			Namespace: e.cfg.ContainerdNamespace,
+			FIFODir:   e.cfg.ContainerdFIFODir,
+			Logger:    e.log.With("part", "containerd"),
+		})
+		if err != nil {
+			e.setDown(err)
+			return false
+		}
+		e.ctr.Store(c)
+		sweep = true
+	}
+
+	pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+	defer cancel()
+	v, err := c.Ping(pctx)
+	if err != nil {
+		e.setDown(err)
+		return false
+	}
+
+	if sweep {
+		removed, err := c.Sweep(ctx, containers.LabelKey, containers.LabelValue)
+		if err != nil {
+			e.log.Warn("could not sweep leftover containers", "err", err)
+		} else if len(removed) > 0 {
+			e.log.Info("removed containers left by an earlier run", "count", len(removed))
+		}
+	}
+	e.sweepOrphans(ctx, c)
+	if e.ctrErr.Swap(nil) != nil || sweep {
+		e.log.Info("containerd connected", "address", e.cfg.ContainerdAddress, "version", v)
+		e.nudge()
+	}
+	e.ctrVer.Store(&v)
+	return true
+}
+
+// sweepOrphans removes containers of jobs that lost their containerd
+// connection mid-run, once containerd answers again.
+func (e *Engine) sweepOrphans(ctx context.Context, c *containers.Client) {
+	e.orphansMu.Lock()
+	ids := make([]string, 0, len(e.orphans))
+	for id := range e.orphans {
+		ids = append(ids, id)
+	}
+	e.orphansMu.Unlock()
+
+	for _, id := range ids {
+		if _, err := c.Sweep(ctx, LabelJob, id); err != nil {
+			e.log.Warn("could not remove container of interrupted job", "job", id, "err", err)
+			continue
+		}
+		e.orphansMu.Lock()
+		delete(e.orphans, id)
+		e.orphansMu.Unlock()
+	}
+}
+
+func (e *Engine) setDown(err error) {
+	msg := err.Error()
+	if old := e.ctrErr.Swap(&msg); old == nil || *old != msg {
+		e.log.Warn("containerd unavailable; jobs wait until it is back", "address", e.cfg.ContainerdAddress, "err", err)
+	}
+}
+
+// keepConnected re-checks containerd every few seconds so the engine notices
+// it going away and coming back.
+func (e *Engine) keepConnected(ctx context.Context) {
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+			e.connect(ctx, false)
+		}
+	}
+}
+
+// nudge wakes one idle worker.
+func (e *Engine) nudge() {
+	select {
+	case e.wake <- struct{}{}:
+	default:
+	}
+}

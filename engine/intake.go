@@ -1,0 +1,132 @@
+package engine
+
+import (
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"time"
+
+	"github.com/ventapp/ventapp/drop"
+	"github.com/ventapp/ventapp/jobs"
+	"github.com/ventapp/ventapp/plugins"
+)
+
+// fileReady is called by the watcher for every complete file, possibly
+// more than once for the same file (rescans). It only hands the file on;
+// hashing happens in the intake goroutines.
+func (e *Engine) fileReady(f drop.File) {
+	if _, busy := e.inflight.LoadOrStore(f.Path, struct{}{}); busy {
+		return
+	}
+	e.intake <- f
+}
+
+func (e *Engine) intakeLoop(ctx context.Context) {
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case f := <-e.intake:
+			if err := e.admit(f); err != nil {
+				e.counters.intakeErrors.Add(1)
+				e.log.Warn("file not queued", "file", f.Path, "err", err)
+			}
+			e.inflight.Delete(f.Path)
+		}
+	}
+}
+
+// admit records a ready file and queues one job per plugin that claims it.
+// A file whose path, size and mtime match the last record is known work
+// and costs nothing; new content at a known path is new work.
+func (e *Engine) admit(f drop.File) error {
+	e.counters.filesSeen.Add(1)
+
+	rec, known, err := e.store.File(f.Path)
+	if err != nil {
+		return err
+	}
+	if known && rec.Size == f.Size && rec.ModTime.Equal(f.ModTime) {
+		return nil
+	}
+
+	matched := plugins.Match(e.reg.List(), e.cfg.Files, f.Path)
+	if len(matched) == 0 {
+		e.counters.filesIgnored.Add(1)
+		e.log.Debug("no plugin claims file", "file", f.Path)
+		// Record it anyway so rescans do not hash it again.
+		sum, size, err := drop.HashFile(f.Path)
+		if err != nil {
+			return ignoreVanished(err)
+		}
+		_, err = e.store.AddFile(jobs.FileRecord{
+			Path: f.Path, Size: size, ModTime: f.ModTime, SHA256: sum, SeenAt: time.Now(),
+		}, nil)
+		return err
+	}
+
+	sum, size, err := drop.HashFile(f.Path)
+	if err != nil {
+		return ignoreVanished(err)
+	}
+	tools := make([]string, len(matched))
+	for i, p := range matched {
+		tools[i] = p.Name
+	}
+	added, err := e.store.AddFile(jobs.FileRecord{
+		Path: f.Path, Size: size, ModTime: f.ModTime, SHA256: sum, SeenAt: time.Now(),
+	}, tools)
+	if err != nil {
+		return err
+	}
+	if len(added) == 0 {
+		return nil
+	}
+	e.counters.filesQueued.Add(1)
+	e.log.Info("file queued", "file", f.Path, "jobs", len(added), "sha256", sum[:12])
+
+	// An empty file cannot hold anything a plugin could read: fail its jobs
+	// at once with that reason instead of starting containers.
+	if size == 0 {
+		for _, j := range added {
+			const reason = "empty file: nothing to process"
+			if err := e.store.Reject(j.ID, reason); err != nil {
+				e.log.Warn("could not fail job of empty file", "job", j.ID, "err", err)
+				continue
+			}
+			e.counters.jobsFailed.Add(1)
+			e.appendStatus(j, jobs.Failed, nil, reason)
+		}
+		return nil
+	}
+	e.nudge()
+	return nil
+}
+
+// ignoreVanished treats a file removed before it could be read as nothing
+// to do.
+func ignoreVanished(err error) error {
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil
+	}
+	return err
+}
+
+// DropFile copies the file at src into the drop folder atomically and
+// returns its path there.
+func (e *Engine) DropFile(src string) (string, error) {
+	return drop.PlaceFile(src, e.cfg.Files)
+}
+
+// statFile reports whether path still exists as a regular file.
+func statFile(path string) (os.FileInfo, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, &fs.PathError{Op: "stat", Path: path, Err: errors.New("not a regular file")}
+	}
+	return fi, nil
+}

@@ -1,0 +1,189 @@
+package engine
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/containerd/containerd/v2/pkg/namespaces"
+
+	"github.com/ventapp/ventapp/builder"
+	"github.com/ventapp/ventapp/containers"
+	"github.com/ventapp/ventapp/plugins"
+)
+
+// AddResult reports what adding a plugin folder did to each tool in it.
+type AddResult struct {
+	Tool   string `json:"tool"`
+	Image  string `json:"image"`
+	Built  bool   `json:"built"`
+	Digest string `json:"digest,omitempty"`
+	Error  string `json:"error,omitempty"`
+}
+
+// AddPlugins installs every tool found in the local folder dir and builds
+// its image. A tool that is already installed is rebuilt from the folder.
+// A build failure leaves the tool installed but unbuilt, so it is never
+// dispatched, and is reported in its result.
+func (e *Engine) AddPlugins(ctx context.Context, dir string, progress func(string)) ([]AddResult, error) {
+	found, err := plugins.LoadDir(dir)
+	if err != nil {
+		return nil, err
+	}
+
+	var results []AddResult
+	for _, p := range found {
+		for _, w := range p.Warnings() {
+			e.log.Warn("plugin template", "tool", p.Name, "warning", w)
+		}
+		err := e.reg.Add(p)
+		if errors.Is(err, plugins.ErrExists) {
+			err = e.reg.Update(p.Name, func(old *plugins.Plugin) error {
+				enabled := old.Enabled
+				*old = *p.Clone()
+				old.Enabled = enabled
+				return nil
+			})
+		}
+		if err != nil {
+			return results, err
+		}
+		results = append(results, e.buildPlugin(ctx, p.Name, progress))
+	}
+	e.writeManifest()
+	e.nudge()
+	return results, nil
+}
+
+// BuildPlugin (re)builds an installed plugin's image.
+func (e *Engine) BuildPlugin(ctx context.Context, name string, progress func(string)) (AddResult, error) {
+	if _, err := e.reg.Get(name); err != nil {
+		return AddResult{}, err
+	}
+	r := e.buildPlugin(ctx, name, progress)
+	e.writeManifest()
+	e.nudge()
+	return r, nil
+}
+
+func (e *Engine) buildPlugin(ctx context.Context, name string, progress func(string)) AddResult {
+	p, err := e.reg.Get(name)
+	if err != nil {
+		return AddResult{Tool: name, Error: err.Error()}
+	}
+	res := AddResult{Tool: p.Name, Image: p.Image}
+
+	c, err := e.Containerd()
+	if err != nil {
+		res.Error = fmt.Sprintf("not built: %v", err)
+		return res
+	}
+
+	digest, err := e.buildImage(ctx, c, p, progress)
+	if err != nil {
+		res.Error = err.Error()
+		e.log.Warn("plugin build failed", "tool", p.Name, "err", err)
+		e.reg.Update(p.Name, func(q *plugins.Plugin) error {
+			q.Built = false
+			q.BuildError = err.Error()
+			return nil
+		})
+		return res
+	}
+
+	res.Built, res.Digest = true, digest
+	err = e.reg.Update(p.Name, func(q *plugins.Plugin) error {
+		q.Built = true
+		q.BuildError = ""
+		q.ImageDigest = digest
+		q.BuiltAt = time.Now().UTC()
+		return nil
+	})
+	if err != nil {
+		res.Error = err.Error()
+	}
+	e.log.Info("plugin built", "tool", p.Name, "image", p.Image, "digest", digest)
+	return res
+}
+
+func (e *Engine) buildImage(ctx context.Context, c *containers.Client, p *plugins.Plugin, progress func(string)) (string, error) {
+	if e.cfg.UseExistingImages {
+		if ok, _ := c.ImageExists(ctx, p.Image); ok {
+			return "existing", nil
+		}
+	}
+
+	nctx := namespaces.WithNamespace(ctx, e.cfg.ContainerdNamespace)
+	r, err := builder.Build(nctx, c.Raw(), builder.Options{
+		ContextDir: p.Dir,
+		Dockerfile: p.Dockerfile,
+		Tag:        p.Image,
+		Labels:     p.ImageLabels(),
+		Progress:   progress,
+		Logger:     e.log.With("part", "build", "tool", p.Name),
+	})
+	if err != nil {
+		return "", err
+	}
+	return r.Digest, nil
+}
+
+// SetEnabled turns dispatching to a plugin on or off.
+func (e *Engine) SetEnabled(name string, on bool) error {
+	err := e.reg.Update(name, func(p *plugins.Plugin) error {
+		p.Enabled = on
+		return nil
+	})
+	if err == nil {
+		e.writeManifest()
+		e.nudge()
+	}
+	return err
+}
+
+// writeManifest rewrites vent's plugin_manifest.cfg beside the registry so
+// tools that read vent's file see the installed plugins.
+func (e *Engine) writeManifest() {
+	var buf bytes.Buffer
+	if err := e.reg.WriteManifest(&buf); err != nil {
+		e.log.Warn("plugin manifest", "err", err)
+		return
+	}
+	tmp := e.cfg.ManifestFile() + ".tmp"
+	if err := os.WriteFile(tmp, buf.Bytes(), 0o640); err != nil {
+		e.log.Warn("plugin manifest", "err", err)
+		return
+	}
+	if err := os.Rename(tmp, e.cfg.ManifestFile()); err != nil {
+		e.log.Warn("plugin manifest", "err", err)
+	}
+}
+
+// ImportImages loads an OCI or docker-save archive into containerd and
+// marks plugins whose image it brings as built.
+func (e *Engine) ImportImages(ctx context.Context, r io.Reader) ([]string, error) {
+	c, err := e.Containerd()
+	if err != nil {
+		return nil, err
+	}
+	names, err := c.ImportArchive(ctx, r)
+	if err != nil {
+		return nil, err
+	}
+	e.log.Info("images imported", "images", strings.Join(names, ", "))
+	return names, nil
+}
+
+// Images lists the images in ventapp's containerd namespace.
+func (e *Engine) Images(ctx context.Context) ([]containers.ImageInfo, error) {
+	c, err := e.Containerd()
+	if err != nil {
+		return nil, err
+	}
+	return c.Images(ctx)
+}
