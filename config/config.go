@@ -100,6 +100,27 @@ type Config struct {
 	// network_tap (ncontrol) routes; "" keeps it off.
 	VentTapAPI string
 
+	// WebListen is the TCP address of the optional web/API listener; ""
+	// keeps it off. It requires the token in WebTokenFile.
+	WebListen    string
+	WebTokenFile string
+	WebTLSCert   string
+	WebTLSKey    string
+
+	// WebMaxUpload bounds one file uploaded through the drop form, in bytes.
+	WebMaxUpload int64
+
+	// GPUCountForeignMemory subtracts memory that processes outside ventapp
+	// use from a device's capacity ([gpu] count_foreign_memory).
+	GPUCountForeignMemory bool
+
+	// GPUMaxWait fails a GPU job that waited this long for a device.
+	GPUMaxWait time.Duration
+
+	// GPUStarveAfter is how long a GPU job may be passed over by smaller
+	// jobs before a device is held for it.
+	GPUStarveAfter time.Duration
+
 	// UseExistingImages skips building when the image already exists.
 	UseExistingImages bool
 
@@ -124,8 +145,10 @@ var known = map[string][]string{
 	"index":                {"batch_size", "flush_interval", "max_lines_per_job"},
 	"build-options":        {"use_existing_images"},
 	"taps":                 {"vent_api"},
+	"web":                  {"listen", "token_file", "tls_cert", "tls_key", "max_upload_mb"},
 	"network-mapping":      nil, // any key: vent's NIC names
 	"nvidia-docker-plugin": {"port", "host"},
+	"gpu":                  {"count_foreign_memory", "max_wait", "starve_after"},
 	"external-services":    nil,
 	"groups":               {"start_order"},
 }
@@ -325,6 +348,20 @@ func (c *Config) fill(dataDir string) error {
 	c.MaxLinesPerJob = num("index", "max_lines_per_job", 1)
 	c.UseExistingImages = yes("build-options", "use_existing_images")
 	c.VentTapAPI = str("taps", "vent_api")
+	c.GPUCountForeignMemory = yes("gpu", "count_foreign_memory")
+	c.GPUMaxWait = dur("gpu", "max_wait")
+	c.GPUStarveAfter = dur("gpu", "starve_after")
+	c.WebListen = str("web", "listen")
+	c.WebTokenFile = c.abs(str("web", "token_file"))
+	c.WebTLSCert = c.abs(str("web", "tls_cert"))
+	c.WebTLSKey = c.abs(str("web", "tls_key"))
+	c.WebMaxUpload = int64(num("web", "max_upload_mb", 1)) << 20
+	if c.WebListen != "" && c.WebTokenFile == "" {
+		errs = append(errs, fmt.Errorf("%w: [web] listen is set but token_file is empty: the TCP listener needs a token", ErrValue))
+	}
+	if (c.WebTLSCert == "") != (c.WebTLSKey == "") {
+		errs = append(errs, fmt.Errorf("%w: [web] tls_cert and tls_key go together", ErrValue))
+	}
 
 	sock := str("api", "socket")
 	if sock == "" {

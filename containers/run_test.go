@@ -15,6 +15,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/oci"
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
+	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
 
 func TestRunOutputInOrder(t *testing.T) {
@@ -631,5 +632,30 @@ func TestRunConcurrent(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// TestRunDevices gives the container a device node (with /dev/null's
+// numbers, as a GPU job gets /dev/nvidiaN) and its cgroup rule, and checks
+// the node is there with those numbers and usable.
+func TestRunDevices(t *testing.T) {
+	e := newEnv(t)
+	mode := os.FileMode(0o666)
+	zero := uint32(0)
+	major, minor := int64(1), int64(3)
+	var o output
+	_, err := e.c.Run(context.Background(), o.spec(Spec{
+		ID: "devices", Image: testImage,
+		Args: []string{"/bin/sh", "-c", "stat -c '%t,%T' /dev/ventapp-test && echo x > /dev/ventapp-test && echo ok"},
+		Devices: []specs.LinuxDevice{{
+			Path: "/dev/ventapp-test", Type: "c", Major: 1, Minor: 3, FileMode: &mode, UID: &zero, GID: &zero,
+		}},
+		DeviceRules: []specs.LinuxDeviceCgroup{{Allow: true, Type: "c", Major: &major, Minor: &minor, Access: "rwm"}},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stdout, stderr := o.lines(); !slices.Equal(stdout, []string{"1,3", "ok"}) {
+		t.Errorf("stdout = %q (stderr %q), want the node's numbers and ok", stdout, stderr)
 	}
 }

@@ -1,12 +1,14 @@
 package containers
 
 import (
+	"context"
 	"fmt"
 	"path/filepath"
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/contrib/seccomp"
+	"github.com/containerd/containerd/v2/core/containers"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -84,6 +86,11 @@ type Spec struct {
 
 	// WorkingDir overrides the image's working directory.
 	WorkingDir string
+
+	// Devices are device nodes to create in the container, and DeviceRules
+	// the cgroup rules that allow them (a GPU job's /dev/nvidia* nodes).
+	Devices     []specs.LinuxDevice
+	DeviceRules []specs.LinuxDeviceCgroup
 
 	// Timeout kills every process of the container with SIGKILL when it
 	// expires and sets Result.TimedOut. 0 means no timeout.
@@ -194,5 +201,23 @@ func (s *Spec) specOpts(img client.Image) []oci.SpecOpts {
 	if s.PidsLimit > 0 {
 		opts = append(opts, oci.WithPidsLimit(s.PidsLimit))
 	}
+	if len(s.Devices) > 0 || len(s.DeviceRules) > 0 {
+		opts = append(opts, withDevices(s.Devices, s.DeviceRules))
+	}
 	return opts
+}
+
+// withDevices adds device nodes and the cgroup rules that allow them.
+func withDevices(devs []specs.LinuxDevice, rules []specs.LinuxDeviceCgroup) oci.SpecOpts {
+	return func(_ context.Context, _ oci.Client, _ *containers.Container, s *oci.Spec) error {
+		if s.Linux == nil {
+			s.Linux = &specs.Linux{}
+		}
+		if s.Linux.Resources == nil {
+			s.Linux.Resources = &specs.LinuxResources{}
+		}
+		s.Linux.Devices = append(s.Linux.Devices, devs...)
+		s.Linux.Resources.Devices = append(s.Linux.Resources.Devices, rules...)
+		return nil
+	}
 }

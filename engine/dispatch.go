@@ -73,7 +73,7 @@ func (e *Engine) claim() (jobs.Job, bool, error) {
 		if p == nil {
 			return true // runJob fails it with a reason
 		}
-		if !p.Enabled || !p.Built {
+		if !p.Enabled || !p.Built || !e.gpuRunnable(p, j) {
 			return false
 		}
 		return e.running[j.Tool] < max(1, p.Settings.Instances)
@@ -100,6 +100,10 @@ func (e *Engine) release(tool string) {
 // the failure was the infrastructure's rather than the plugin's.
 func (e *Engine) runJob(ctx context.Context, j jobs.Job) {
 	log := e.log.With("job", j.ID, "tool", j.Tool, "file", j.File)
+
+	// Whatever happens to this attempt, its GPU reservation ends with it; a
+	// job that goes back to the queue is submitted to the GPU queue again.
+	defer e.releaseGPU(j.ID)
 
 	p, err := e.reg.Get(j.Tool)
 	if err != nil {
@@ -144,6 +148,12 @@ func (e *Engine) runJob(ctx context.Context, j jobs.Job) {
 	}
 	out := &jobOutput{e: e, job: j, container: id}
 	spec := containerSpec(p, j, input, id, e.cfg.JobTimeout)
+	if p.Settings.GPU.Enabled {
+		if err := e.gpuSpec(j, &spec); err != nil {
+			e.finish(j, jobs.Failed, nil, err.Error(), nil)
+			return
+		}
+	}
 	spec.Stdout = out.line("stdout")
 	spec.Stderr = out.line("stderr")
 
@@ -328,6 +338,9 @@ func (e *Engine) requeue(j jobs.Job, reason string) {
 // CancelJob cancels a queued job, or kills a running one.
 func (e *Engine) CancelJob(id string) error {
 	err := e.store.Cancel(id)
+	if err == nil {
+		e.releaseGPU(id)
+	}
 	if !errors.Is(err, jobs.ErrRunning) {
 		return err
 	}

@@ -24,6 +24,7 @@ import (
 	"github.com/ventapp/ventapp/config"
 	"github.com/ventapp/ventapp/containers"
 	"github.com/ventapp/ventapp/drop"
+	"github.com/ventapp/ventapp/gpu"
 	"github.com/ventapp/ventapp/index"
 	"github.com/ventapp/ventapp/jobs"
 	"github.com/ventapp/ventapp/ops"
@@ -45,6 +46,8 @@ type Engine struct {
 	idx     *index.Index
 	taps    *capture.Manager
 	watcher *drop.Watcher
+	nvml    *gpu.NVML
+	gpu     *gpuState
 
 	ctr    atomic.Pointer[containers.Client]
 	ctrErr atomic.Pointer[string] // last containerd error, nil when healthy
@@ -125,6 +128,13 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Engine, error) 
 		e.store.Close()
 		return nil, err
 	}
+	e.nvml = gpu.NewNVML(gpu.NVMLOptions{Logger: log.With("part", "gpu")})
+	e.gpu = newGPUState(e.nvml, gpu.Options{
+		CountForeignMemory: cfg.GPUCountForeignMemory,
+		MaxWait:            cfg.GPUMaxWait,
+		StarveAfter:        cfg.GPUStarveAfter,
+		Logger:             log.With("part", "gpu"),
+	})
 	e.taps, err = capture.NewManager(capture.Options{
 		DB:         e.store.DB(),
 		DropDir:    cfg.Files,
@@ -208,6 +218,7 @@ func (e *Engine) Run(ctx context.Context, ready func()) error {
 	for range 2 {
 		run(func() { e.intakeLoop(ctx) })
 	}
+	run(func() { e.gpuLoop(ctx) })
 	for i := range e.cfg.Workers {
 		run(func() { e.worker(ctx, i) })
 	}
@@ -234,6 +245,7 @@ func (e *Engine) Close() error {
 	if c := e.ctr.Swap(nil); c != nil {
 		errs = append(errs, c.Close())
 	}
+	e.nvml.Close()
 	errs = append(errs, e.taps.Close(), e.idx.Close(), e.store.Close())
 	return errors.Join(errs...)
 }

@@ -32,6 +32,13 @@ type testEngine struct {
 
 func startEngine(t testing.TB, extra string) *testEngine {
 	t.Helper()
+	return startEngineWith(t, extra, nil)
+}
+
+// startEngineWith starts an engine after before has adjusted it (tests
+// swap in fakes that stand for hardware).
+func startEngineWith(t testing.TB, extra string, before func(*Engine)) *testEngine {
+	t.Helper()
 	d := ctrdtest.Start(t)
 	ctrdtest.BusyboxImage(t, d.Client(t), baseImage)
 
@@ -70,6 +77,9 @@ quiet_period = 200ms
 		t.Fatal(err)
 	}
 
+	if before != nil {
+		before(e)
+	}
 	ctx, cancel := context.WithCancel(context.Background())
 	te := &testEngine{Engine: e, t: t, d: d, drop: drop, cancel: cancel, done: make(chan error, 1)}
 	ready := make(chan struct{})

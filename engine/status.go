@@ -8,6 +8,7 @@ import (
 	"time"
 
 	"github.com/ventapp/ventapp/drop"
+	"github.com/ventapp/ventapp/gpu"
 	"github.com/ventapp/ventapp/jobs"
 )
 
@@ -25,6 +26,7 @@ type Status struct {
 	Containerd ServiceStatus    `json:"containerd"`
 	Index      IndexStatus      `json:"index"`
 	Plugins    PluginCounts     `json:"plugins"`
+	GPU        gpu.Snapshot     `json:"gpu"`
 	Warnings   []string         `json:"warnings,omitempty"`
 }
 
@@ -114,6 +116,8 @@ func (e *Engine) Status() Status {
 		s.Index.Error = err.Error()
 	}
 	s.Index.Docs = docs
+
+	s.GPU = e.GPUSnapshot()
 
 	for _, p := range e.reg.List() {
 		s.Plugins.Installed++
