@@ -56,6 +56,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/cancel", s.cancelJob)
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/retry", s.retryJob)
 	s.mux.HandleFunc("GET /api/v1/search", s.search)
+	s.mux.HandleFunc("GET /metrics", s.metrics)
 
 	s.mux.Handle("GET /api/v1/backup", ops.Handler(s.e.BackupSource))
 
@@ -69,9 +70,10 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	s.mux.ServeHTTP(w, r)
 }
 
-// ListenUnix serves the API on a Unix socket at path, replacing a stale
-// socket file, until ctx is cancelled.
-func (s *Server) ListenUnix(ctx context.Context, path string) error {
+// ListenUnix serves h on a Unix socket at path (mode 0660), replacing a
+// stale socket file, until ctx is cancelled. h is the API, usually wrapped
+// by the web page's handler.
+func ListenUnix(ctx context.Context, path string, h http.Handler) error {
 	if err := removeStaleSocket(path); err != nil {
 		return err
 	}
@@ -84,7 +86,7 @@ func (s *Server) ListenUnix(ctx context.Context, path string) error {
 		return fmt.Errorf("api socket %s: %w", path, err)
 	}
 
-	srv := &http.Server{Handler: s, ReadHeaderTimeout: 10 * time.Second}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
 	go func() {
 		<-ctx.Done()
 		sctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strings"
 	"syscall"
 	"time"
 
@@ -16,6 +17,7 @@ import (
 	"github.com/ventapp/ventapp/api"
 	"github.com/ventapp/ventapp/config"
 	"github.com/ventapp/ventapp/engine"
+	"github.com/ventapp/ventapp/web"
 )
 
 // loadConfig finds and reads the config the same way for the daemon and
@@ -56,8 +58,16 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) error {
 	defer e.Close()
 
 	srv := api.NewServer(e, log.With("part", "api"))
+	page := web.Handler(srv, web.Options{DropDir: cfg.Files, MaxUpload: cfg.WebMaxUpload, Logger: log.With("part", "web")})
 	apiErr := make(chan error, 1)
-	go func() { apiErr <- srv.ListenUnix(ctx, cfg.Socket) }()
+	go func() { apiErr <- api.ListenUnix(ctx, cfg.Socket, page) }()
+	if cfg.WebListen != "" {
+		token, err := readToken(cfg.WebTokenFile)
+		if err != nil {
+			return err
+		}
+		go serveWeb(ctx, log, cfg, web.Protect(page, token))
+	}
 
 	if cfg.VentTapAPI != "" {
 		go serveVentTapAPI(ctx, log, cfg.VentTapAPI, e.Taps().VentHandler())
@@ -85,6 +95,46 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) error {
 	daemon.SdNotify(false, daemon.SdNotifyStopping)
 	log.Info("ventapp stopped")
 	return err
+}
+
+// readToken reads the web listener's token, refusing a file others can
+// read or an empty one.
+func readToken(path string) (string, error) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return "", fmt.Errorf("web token file: %w", err)
+	}
+	if fi.Mode().Perm()&0o077 != 0 {
+		return "", fmt.Errorf("web token file %s: readable by others (mode %v); chmod 600 it", path, fi.Mode().Perm())
+	}
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return "", fmt.Errorf("web token file: %w", err)
+	}
+	token := strings.TrimSpace(string(data))
+	if len(token) < 16 {
+		return "", fmt.Errorf("web token file %s: the token must be at least 16 characters", path)
+	}
+	return token, nil
+}
+
+// serveWeb serves the page and API on the opt-in TCP listener.
+func serveWeb(ctx context.Context, log *slog.Logger, cfg *config.Config, h http.Handler) {
+	srv := &http.Server{Addr: cfg.WebListen, Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	go func() {
+		<-ctx.Done()
+		srv.Close()
+	}()
+	log.Info("web page and API listening", "addr", cfg.WebListen, "tls", cfg.WebTLSCert != "")
+	var err error
+	if cfg.WebTLSCert != "" {
+		err = srv.ListenAndServeTLS(cfg.WebTLSCert, cfg.WebTLSKey)
+	} else {
+		err = srv.ListenAndServe()
+	}
+	if err != nil && !errors.Is(err, http.ErrServerClosed) {
+		log.Error("web listener", "addr", cfg.WebListen, "err", err)
+	}
 }
 
 // serveVentTapAPI answers vent's network_tap routes on a TCP address until
