@@ -78,6 +78,10 @@ type Config struct {
 	// RetryBackoff is the first retry delay; it doubles per attempt.
 	RetryBackoff time.Duration
 
+	// ShutdownGrace is how long running jobs may go on after a stop is
+	// asked for before they are killed and re-queued.
+	ShutdownGrace time.Duration
+
 	// QuietPeriod is how long a file written in place must be still.
 	QuietPeriod time.Duration
 
@@ -139,7 +143,7 @@ var known = map[string][]string{
 	"main":                 {"files", "services_uri"},
 	"ventapp":              {"data_dir", "log_level"},
 	"containerd":           {"address", "namespace", "fifo_dir"},
-	"jobs":                 {"workers", "timeout", "max_attempts", "retry_backoff"},
+	"jobs":                 {"workers", "timeout", "max_attempts", "retry_backoff", "shutdown_grace"},
 	"drop":                 {"quiet_period", "rescan_interval"},
 	"api":                  {"socket"},
 	"index":                {"batch_size", "flush_interval", "max_lines_per_job"},
@@ -341,6 +345,7 @@ func (c *Config) fill(dataDir string) error {
 	c.JobTimeout = dur("jobs", "timeout")
 	c.MaxAttempts = num("jobs", "max_attempts", 1)
 	c.RetryBackoff = dur("jobs", "retry_backoff")
+	c.ShutdownGrace = dur("jobs", "shutdown_grace")
 	c.QuietPeriod = dur("drop", "quiet_period")
 	c.RescanInterval = dur("drop", "rescan_interval")
 	c.IndexBatchSize = num("index", "batch_size", 1)

@@ -27,8 +27,9 @@ const maxTailLine = 512
 // maxBackoff caps the delay between retries of one job.
 const maxBackoff = 5 * time.Minute
 
-// worker claims queued jobs and runs them until ctx is cancelled.
-func (e *Engine) worker(ctx context.Context, n int) {
+// worker claims queued jobs and runs them until ctx is cancelled; the
+// containers of running jobs live until jobsCtx is cancelled.
+func (e *Engine) worker(ctx, jobsCtx context.Context, n int) {
 	log := e.log.With("worker", n)
 	poll := time.NewTicker(time.Second)
 	defer poll.Stop()
@@ -49,7 +50,7 @@ func (e *Engine) worker(ctx context.Context, n int) {
 
 		// Another job may be waiting too: pass the wake-up on.
 		e.nudge()
-		e.runJob(ctx, j)
+		e.runJob(jobsCtx, j)
 		e.release(j.Tool)
 	}
 }
@@ -147,7 +148,7 @@ func (e *Engine) runJob(ctx context.Context, j jobs.Job) {
 		log.Warn("could not record container id", "err", err)
 	}
 	out := &jobOutput{e: e, job: j, container: id}
-	spec := containerSpec(p, j, input, id, e.cfg.JobTimeout)
+	spec := containerSpec(p, j, input, id, e.live().JobTimeout)
 	if p.Settings.GPU.Enabled {
 		if err := e.gpuSpec(j, &spec); err != nil {
 			e.finish(j, jobs.Failed, nil, err.Error(), nil)
@@ -178,7 +179,7 @@ func (e *Engine) runJob(ctx context.Context, j jobs.Job) {
 		}
 		e.retry(j, err)
 	case res.TimedOut:
-		e.finish(j, jobs.Failed, &res.ExitCode, fmt.Sprintf("timed out after %s and was killed", e.cfg.JobTimeout), out.tail())
+		e.finish(j, jobs.Failed, &res.ExitCode, fmt.Sprintf("timed out after %s and was killed", e.live().JobTimeout), out.tail())
 	case res.OOMKilled:
 		e.finish(j, jobs.Failed, &res.ExitCode, "killed: out of memory (raise mem_limit in the plugin's [docker] section)", out.tail())
 	case res.ExitCode != 0:
@@ -313,11 +314,11 @@ func (e *Engine) finish(j jobs.Job, st jobs.State, exit *int, reason string, tai
 // retry puts a job back in the queue after an infrastructure failure, with
 // an exponential backoff, until it has used its attempts.
 func (e *Engine) retry(j jobs.Job, cause error) {
-	if j.Attempts >= e.cfg.MaxAttempts {
+	if j.Attempts >= e.live().MaxAttempts {
 		e.finish(j, jobs.Failed, nil, fmt.Sprintf("gave up after %d attempts: %v", j.Attempts, cause), nil)
 		return
 	}
-	delay := e.cfg.RetryBackoff << (j.Attempts - 1)
+	delay := e.live().RetryBackoff << (j.Attempts - 1)
 	if delay <= 0 || delay > maxBackoff {
 		delay = maxBackoff
 	}
@@ -378,7 +379,7 @@ type jobOutput struct {
 func (o *jobOutput) line(stream string) func([]byte) {
 	return func(b []byte) {
 		o.mu.Lock()
-		if o.n >= o.e.cfg.MaxLinesPerJob {
+		if o.n >= o.e.live().MaxLinesPerJob {
 			o.dropped++
 			o.mu.Unlock()
 			return
@@ -417,7 +418,7 @@ func (o *jobOutput) end() {
 	dropped, n := o.dropped, o.n
 	if dropped > 0 {
 		o.lines = append(o.lines, fmt.Sprintf("ventapp: %d more output lines were not indexed (limit %d lines per job)",
-			dropped, o.e.cfg.MaxLinesPerJob))
+			dropped, o.e.live().MaxLinesPerJob))
 	}
 	o.mu.Unlock()
 
@@ -426,7 +427,7 @@ func (o *jobOutput) end() {
 			JobID: o.job.ID, Tool: o.job.Tool, File: o.job.File, FileSHA256: o.job.FileSHA256,
 			Container: o.container, Stream: "ventapp", LineNo: n + 1, Time: time.Now(),
 			Text: []byte(fmt.Sprintf("%d more output lines were not indexed (limit %d lines per job)",
-				dropped, o.e.cfg.MaxLinesPerJob)),
+				dropped, o.e.live().MaxLinesPerJob)),
 		})
 		if err != nil {
 			o.e.log.Warn("index line", "job", o.job.ID, "err", err)

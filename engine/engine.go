@@ -36,7 +36,8 @@ var ErrContainerdDown = errors.New("containerd is not reachable")
 
 // Engine is one running ventapp appliance.
 type Engine struct {
-	cfg     *config.Config
+	cfg     *config.Config // restart-only settings; see live() for the rest
+	liveCfg atomic.Pointer[liveSettings]
 	log     *slog.Logger
 	version string
 	started time.Time
@@ -75,6 +76,9 @@ type Engine struct {
 	inflight sync.Map // path → struct{}: files being hashed now
 
 	counters counters
+
+	// heartbeat is when the intake loop last went round (UnixNano).
+	heartbeat atomic.Int64
 }
 
 type counters struct {
@@ -107,6 +111,8 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Engine, error) 
 		orphans: map[string]bool{},
 		intake:  make(chan drop.File, 4096),
 	}
+	e.liveCfg.Store(liveFrom(cfg))
+	e.heartbeat.Store(time.Now().UnixNano())
 
 	var err error
 	e.store, err = jobs.Open(cfg.JobsDB(), jobs.Options{Logger: log.With("part", "jobs")})
@@ -219,8 +225,16 @@ func (e *Engine) Run(ctx context.Context, ready func()) error {
 		run(func() { e.intakeLoop(ctx) })
 	}
 	run(func() { e.gpuLoop(ctx) })
+
+	// Running jobs get their own context: on shutdown the workers stop
+	// claiming at once, but running containers may finish within the grace
+	// period before they are killed and their jobs re-queued.
+	jobsCtx, stopRunning := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopRunning()
+	var workers sync.WaitGroup
 	for i := range e.cfg.Workers {
-		run(func() { e.worker(ctx, i) })
+		workers.Add(1)
+		go func() { defer workers.Done(); e.worker(ctx, jobsCtx, i) }()
 	}
 	run(func() {
 		if err := e.watcher.Run(ctx, e.fileReady); err != nil && ctx.Err() == nil {
@@ -235,8 +249,34 @@ func (e *Engine) Run(ctx context.Context, ready func()) error {
 	}
 
 	<-ctx.Done()
+	e.finishRunning(&workers, stopRunning)
 	wg.Wait()
 	return nil
+}
+
+// finishRunning waits for running jobs up to the shutdown grace period,
+// then kills what is left; those jobs go back to the queue.
+func (e *Engine) finishRunning(workers *sync.WaitGroup, stopRunning context.CancelFunc) {
+	done := make(chan struct{})
+	go func() { workers.Wait(); close(done) }()
+
+	e.dispatchMu.Lock()
+	n := 0
+	for _, c := range e.running {
+		n += c
+	}
+	e.dispatchMu.Unlock()
+	if n > 0 {
+		e.log.Info("stopping: letting running jobs finish", "running", n, "grace", e.cfg.ShutdownGrace)
+	}
+
+	select {
+	case <-done:
+	case <-time.After(e.cfg.ShutdownGrace):
+		e.log.Warn("stopping: grace period over; killing running jobs, they will run again after restart")
+		stopRunning()
+		<-done
+	}
 }
 
 // Close flushes the index and closes the store and the containerd client.

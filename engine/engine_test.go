@@ -347,3 +347,63 @@ func TestDisabledAndUnbuiltPluginsAreNotDispatched(t *testing.T) {
 	}
 	var _ = plugins.ErrNotFound
 }
+
+func TestGracefulShutdown(t *testing.T) {
+	tests := []struct {
+		name  string
+		grace string
+		want  jobs.State
+	}{
+		{"running job finishes within the grace period", "30s", jobs.Done},
+		{"running job past the grace period is re-queued", "300ms", jobs.Queued},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			te := startEngine(t, "[jobs]\nshutdown_grace = "+tt.grace+"\n")
+			te.addPlugin("slow", `sleep 2; echo finished`, "ext_types = .slow")
+			file := te.dropFile("", "a.slow", "x")
+			waitState(t, te, file, jobs.Running)
+
+			te.cancel()
+			select {
+			case <-te.done:
+			case <-time.After(time.Minute):
+				t.Fatal("engine did not stop")
+			}
+			te.done <- nil // for the cleanup
+
+			list, err := te.Store().List(jobs.Filter{File: file})
+			if err != nil || len(list) != 1 {
+				t.Fatalf("jobs: %+v, %v", list, err)
+			}
+			if list[0].State != tt.want {
+				t.Errorf("state after stop: %s (%s), want %s", list[0].State, list[0].Reason, tt.want)
+			}
+		})
+	}
+}
+
+func TestReload(t *testing.T) {
+	te := startEngine(t, "")
+	cfg := *te.Config()
+	cfg.JobTimeout = 2 * time.Second
+	cfg.Workers = 7
+	restart := te.Reload(&cfg)
+
+	if got := te.live().JobTimeout; got != 2*time.Second {
+		t.Errorf("job timeout after reload: %s", got)
+	}
+	if len(restart) != 1 || restart[0] != "[jobs] workers" {
+		t.Errorf("restart-only changes: %q, want [jobs] workers", restart)
+	}
+
+	// The new timeout applies to the next job.
+	te.addPlugin("hang", `sleep 60`, "ext_types = .h")
+	file := te.dropFile("", "x.h", "x")
+	if j := te.waitJob("hang", file, 30*time.Second); j.State != jobs.Failed || !strings.Contains(j.Reason, "timed out after 2s") {
+		t.Errorf("job after reload: %s %q", j.State, j.Reason)
+	}
+	if err := te.Alive(context.Background()); err != nil {
+		t.Errorf("Alive: %v", err)
+	}
+}

@@ -23,10 +23,14 @@ func (e *Engine) fileReady(f drop.File) {
 }
 
 func (e *Engine) intakeLoop(ctx context.Context) {
+	tick := time.NewTicker(5 * time.Second)
+	defer tick.Stop()
 	for {
+		e.heartbeat.Store(time.Now().UnixNano())
 		select {
 		case <-ctx.Done():
 			return
+		case <-tick.C:
 		case f := <-e.intake:
 			if err := e.admit(f); err != nil {
 				e.counters.intakeErrors.Add(1)

@@ -112,7 +112,7 @@ func (e *Engine) buildPlugin(ctx context.Context, name string, progress func(str
 }
 
 func (e *Engine) buildImage(ctx context.Context, c *containers.Client, p *plugins.Plugin, progress func(string)) (string, error) {
-	if e.cfg.UseExistingImages {
+	if e.live().UseExistingImages {
 		if ok, _ := c.ImageExists(ctx, p.Image); ok {
 			return "existing", nil
 		}

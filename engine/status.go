@@ -82,7 +82,7 @@ func (e *Engine) Status() Status {
 		},
 		Containerd: ServiceStatus{Address: e.cfg.ContainerdAddress, Namespace: e.cfg.ContainerdNamespace},
 		Index:      IndexStatus{Dir: e.cfg.IndexDir(), Healthy: true},
-		Warnings:   e.cfg.Warnings,
+		Warnings:   e.live().Warnings,
 	}
 	if e.watcher != nil {
 		s.Drop.Watcher = e.watcher.Stats()

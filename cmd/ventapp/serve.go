@@ -40,7 +40,9 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	log := newLogger(env, cfg.LogLevel)
+	level := new(slog.LevelVar)
+	level.Set(parseLevel(cfg.LogLevel))
+	log := newLogger(env, level)
 	for _, w := range cfg.Warnings {
 		log.Warn("config", "warning", w)
 	}
@@ -73,12 +75,18 @@ func cmdServe(ctx context.Context, env *cliEnv, args []string) error {
 		go serveVentTapAPI(ctx, log, cfg.VentTapAPI, e.Taps().VentHandler())
 	}
 
+	// READY=1 goes out only once the store, index, watcher and the first
+	// containerd connection attempt are done; then the main loop feeds
+	// the watchdog, reports STATUS= and reloads the config on SIGHUP.
+	ready := make(chan struct{})
 	engineErr := make(chan error, 1)
 	go func() {
 		engineErr <- e.Run(ctx, func() {
-			daemon.SdNotify(false, daemon.SdNotifyReady)
+			daemon.SdNotify(false, daemon.SdNotifyReady+"\n"+statusLine(e))
+			close(ready)
 		})
 	}()
+	go supervise(ctx, env, log, level, e, ready)
 
 	select {
 	case err = <-apiErr:
@@ -151,12 +159,96 @@ func serveVentTapAPI(ctx context.Context, log *slog.Logger, addr string, h http.
 	}
 }
 
-func newLogger(env *cliEnv, level string) *slog.Logger {
-	var l slog.Level
-	if err := l.UnmarshalText([]byte(level)); err != nil {
-		l = slog.LevelInfo
+// supervise is the daemon's main loop beside the engine: systemd watchdog
+// pings (only while the engine proves alive), STATUS= updates, and config
+// reloads on SIGHUP.
+func supervise(ctx context.Context, env *cliEnv, log *slog.Logger, level *slog.LevelVar, e *engine.Engine,
+	ready <-chan struct{}) {
+	select {
+	case <-ready:
+	case <-ctx.Done():
+		return
 	}
-	return slog.New(slog.NewTextHandler(env.stderr, &slog.HandlerOptions{Level: l}))
+
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+
+	interval := 5 * time.Second
+	watchdog, _ := daemon.SdWatchdogEnabled(false)
+	if watchdog > 0 && watchdog/2 < interval {
+		interval = watchdog / 2
+	}
+	t := time.NewTicker(interval)
+	defer t.Stop()
+
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-hup:
+			reload(env, log, level, e)
+		case <-t.C:
+			actx, cancel := context.WithTimeout(ctx, interval)
+			err := e.Alive(actx)
+			cancel()
+			if err != nil {
+				log.Error("engine is stuck; not feeding the watchdog", "err", err)
+				continue
+			}
+			if watchdog > 0 {
+				daemon.SdNotify(false, daemon.SdNotifyWatchdog)
+			}
+			daemon.SdNotify(false, statusLine(e))
+		}
+	}
+}
+
+// reload re-reads the config. A config with errors is refused whole and the
+// running one stays.
+func reload(env *cliEnv, log *slog.Logger, level *slog.LevelVar, e *engine.Engine) {
+	daemon.SdNotify(false, daemon.SdNotifyReloading)
+	defer daemon.SdNotify(false, daemon.SdNotifyReady)
+
+	cfg, err := env.loadConfig()
+	if err != nil {
+		log.Error("config reload refused; keeping the running config", "err", err)
+		return
+	}
+	for _, w := range cfg.Warnings {
+		log.Warn("config", "warning", w)
+	}
+	level.Set(parseLevel(cfg.LogLevel))
+	e.Reload(cfg)
+}
+
+func statusLine(e *engine.Engine) string {
+	s := e.Status()
+	ctr := "containerd ok"
+	if !s.Containerd.Healthy {
+		ctr = "containerd unavailable"
+	}
+	return fmt.Sprintf("STATUS=queued %d, running %d, done %d, failed %d; %s",
+		s.Jobs["queued"], s.Jobs["running"], s.Jobs["done"], s.Jobs["failed"], ctr)
+}
+
+func parseLevel(s string) slog.Level {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(s)); err != nil {
+		return slog.LevelInfo
+	}
+	return l
+}
+
+// newLogger logs structured lines to stderr. Under systemd (JOURNAL_STREAM
+// set) each line starts with its syslog priority, <3> to <7>, so journald
+// files it at the right level.
+func newLogger(env *cliEnv, level slog.Leveler) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: level}
+	if os.Getenv("JOURNAL_STREAM") != "" {
+		return slog.New(newJournalHandler(env.stderr, opts))
+	}
+	return slog.New(slog.NewTextHandler(env.stderr, opts))
 }
 
 func cmdVersion(ctx context.Context, env *cliEnv, args []string) error {
