@@ -86,11 +86,11 @@ $VENTAPP jobs
 $VENTAPP status
 
 say "search: DNS queries for www.tcpdump.org"
-$VENTAPP search 'fields.type:dns fields.query:www.tcpdump.org'
+$VENTAPP search '+fields.type:dns +fields.query:www.tcpdump.org'
 say "search: HTTP hosts"
-$VENTAPP search --limit 5 'fields.type:http'
-say "search: a word anywhere"
-$VENTAPP search --limit 3 'tcpdump'
+$VENTAPP search --limit 5 '+fields.type:http'
+say "search: UDP flows to port 53"
+$VENTAPP search --limit 3 '+fields.type:flow +fields.proto:udp +fields.dst_port:53'
 
 if [ "${KEEP:-}" = 1 ]; then
 	echo

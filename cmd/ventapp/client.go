@@ -447,7 +447,11 @@ func cmdSearch(ctx context.Context, env *cliEnv, args []string) error {
 	if *asJSON {
 		return env.printJSON(res)
 	}
-	fmt.Fprintf(env.stdout, "%d hits (showing %d from %d)\n", res.Total, len(res.Hits), *offset+1)
+	if len(res.Hits) == 0 {
+		fmt.Fprintf(env.stdout, "%d hits\n", res.Total)
+	} else {
+		fmt.Fprintf(env.stdout, "%d hits, showing %d–%d\n", res.Total, *offset+1, *offset+len(res.Hits))
+	}
 	for _, h := range res.Hits {
 		fmt.Fprintf(env.stdout, "job %s  %s  %s:%d\n  %s\n", h.JobID, h.Tool, quoteName(h.File), h.Line, oneLine(h.Message, 200))
 	}
