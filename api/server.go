@@ -133,11 +133,18 @@ func writeErr(w http.ResponseWriter, err error) {
 	switch {
 	case errors.Is(err, jobs.ErrNotFound), errors.Is(err, plugins.ErrNotFound), errors.Is(err, os.ErrNotExist):
 		code = http.StatusNotFound
+	case errors.Is(err, plugins.ErrRepoURL), errors.Is(err, plugins.ErrBranchNotFound),
+		errors.Is(err, plugins.ErrCommitNotFound), errors.Is(err, plugins.ErrCommitNotInBranch),
+		errors.Is(err, plugins.ErrToolNotInRepo), errors.Is(err, plugins.ErrNoTools):
+		code = http.StatusBadRequest
+	case errors.Is(err, plugins.ErrRepoFetch):
+		code = http.StatusBadGateway
 	case errors.Is(err, index.ErrBadQuery), errors.Is(err, jobs.ErrBadState),
 		errors.Is(err, plugins.ErrTemplate), errors.Is(err, plugins.ErrSetting),
 		errors.Is(err, plugins.ErrNoDockerfile), errors.Is(err, errBadRequest):
 		code = http.StatusBadRequest
-	case errors.Is(err, jobs.ErrBadTransition), errors.Is(err, jobs.ErrRunning), errors.Is(err, plugins.ErrExists):
+	case errors.Is(err, jobs.ErrBadTransition), errors.Is(err, jobs.ErrRunning), errors.Is(err, plugins.ErrExists),
+		errors.Is(err, plugins.ErrRepoConflict):
 		code = http.StatusConflict
 	case errors.Is(err, engine.ErrContainerdDown):
 		code = http.StatusServiceUnavailable
@@ -155,15 +162,36 @@ func (s *Server) listPlugins(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.e.Registry().List())
 }
 
-// AddPluginRequest asks the daemon to install the plugin folder at Path.
+// AddPluginRequest asks the daemon to install the plugin folder at Path,
+// or the tools of the git repository at URL. Username and Password, when
+// given, are used for that fetch only: never logged or stored.
 type AddPluginRequest struct {
-	Path string `json:"path"`
+	Path     string   `json:"path,omitempty"`
+	URL      string   `json:"url,omitempty"`
+	Branch   string   `json:"branch,omitempty"`
+	Commit   string   `json:"commit,omitempty"`
+	Tools    []string `json:"tools,omitempty"`
+	Core     bool     `json:"core,omitempty"`
+	Username string   `json:"username,omitempty"`
+	Password string   `json:"password,omitempty"`
 }
 
 func (s *Server) addPlugin(w http.ResponseWriter, r *http.Request) {
 	var req AddPluginRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || req.Path == "" {
-		writeErr(w, fmt.Errorf("%w: want {\"path\": \"/plugin/folder\"}", errBadRequest))
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil || (req.Path == "") == (req.URL == "") {
+		writeErr(w, fmt.Errorf("%w: want {\"path\": \"/plugin/folder\"} or {\"url\": \"https://…\"}", errBadRequest))
+		return
+	}
+	if req.URL != "" {
+		res, err := s.e.AddRepo(r.Context(), plugins.RepoOptions{
+			URL: req.URL, Branch: req.Branch, Commit: req.Commit, Tools: req.Tools, Core: req.Core,
+			Auth: plugins.Credentials{Username: req.Username, Password: req.Password},
+		}, nil)
+		if err != nil {
+			writeErr(w, err)
+			return
+		}
+		writeJSON(w, http.StatusOK, res)
 		return
 	}
 	res, err := s.e.AddPlugins(r.Context(), req.Path, nil)

@@ -35,7 +35,48 @@ func (e *Engine) AddPlugins(ctx context.Context, dir string, progress func(strin
 	if err != nil {
 		return nil, err
 	}
+	return e.install(ctx, found, progress)
+}
 
+// RepoResult reports what adding a git repository did.
+type RepoResult struct {
+	Repo    string                `json:"repo"`
+	Branch  string                `json:"branch"`
+	Commit  string                `json:"commit"`
+	Tools   []AddResult           `json:"tools"`
+	Skipped []plugins.SkippedTool `json:"skipped,omitempty"`
+}
+
+// AddRepo clones (or updates) a plugin repository with go-git into the
+// data dir, finds its tools as vent did, installs and builds them. A tool
+// name that another source already uses is refused before anything is
+// installed.
+func (e *Engine) AddRepo(ctx context.Context, o plugins.RepoOptions, progress func(string)) (RepoResult, error) {
+	o.Logger = e.log.With("part", "git")
+	r, err := plugins.FetchRepo(ctx, e.cfg.DataDir, o)
+	if err != nil {
+		return RepoResult{}, err
+	}
+	found, err := r.Tools()
+	if err != nil {
+		return RepoResult{}, err
+	}
+	res := RepoResult{Repo: r.Canonical, Branch: r.Branch, Commit: r.Commit, Skipped: r.Skipped}
+	for _, s := range r.Skipped {
+		e.log.Warn("plugin folder skipped", "repo", r.Canonical, "path", s.Path, "reason", s.Reason)
+	}
+	for _, p := range found {
+		if old, err := e.reg.Get(p.Name); err == nil && old.Repo != p.Repo {
+			return res, fmt.Errorf("tool %q from %s: %w: the name is used by %s", p.Name, r.Canonical,
+				plugins.ErrExists, old.Repo)
+		}
+	}
+	res.Tools, err = e.install(ctx, found, progress)
+	return res, err
+}
+
+// install registers (or refreshes) each plugin and builds its image.
+func (e *Engine) install(ctx context.Context, found []*plugins.Plugin, progress func(string)) ([]AddResult, error) {
 	var results []AddResult
 	for _, p := range found {
 		for _, w := range p.Warnings() {

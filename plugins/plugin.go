@@ -45,6 +45,22 @@ type Plugin struct {
 	// Repo is where the tool came from: "local:" + Dir for local folders.
 	Repo string `json:"repo"`
 
+	// RepoURL is the URL the tool's repository was cloned from, without
+	// credentials and with its case kept; empty for local folders.
+	RepoURL string `json:"repo_url,omitempty"`
+
+	// RelPath is the tool folder relative to the repository root, with a
+	// leading "/" ("/" for the root); empty for local folders.
+	RelPath string `json:"rel_path,omitempty"`
+
+	// Branch is the repository branch the tool was read from; empty for
+	// local folders.
+	Branch string `json:"branch,omitempty"`
+
+	// Commit is the full hash of the commit the tool was read from; empty
+	// for local folders.
+	Commit string `json:"commit,omitempty"`
+
 	// Image is the image reference the tool is built as.
 	Image string `json:"image"`
 

@@ -97,6 +97,10 @@ func cmdPlugins(ctx context.Context, env *cliEnv, args []string) error {
 	sub, args := args[0], args[1:]
 	fs := newFlags(env, "plugins "+sub)
 	asJSON := fs.Bool("json", false, "print JSON")
+	branch := fs.String("branch", "", "git branch to add (default: the repository's default branch)")
+	commit := fs.String("commit", "", "git commit to check out (default: the branch tip)")
+	tools := fs.String("tools", "", "comma-separated tool names to add (default: all)")
+	core := fs.Bool("core", false, "add only tools whose path contains \"core\"")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -109,7 +113,12 @@ func cmdPlugins(ctx context.Context, env *cliEnv, args []string) error {
 	switch sub {
 	case "add":
 		if len(pos) != 1 {
-			return fmt.Errorf("%w: plugins add takes one folder", errUsage)
+			return fmt.Errorf("%w: plugins add takes one folder or git URL", errUsage)
+		}
+		if isGitURL(pos[0]) {
+			return addRepo(ctx, env, c, api.AddPluginRequest{
+				URL: pos[0], Branch: *branch, Commit: *commit, Tools: splitList(*tools), Core: *core,
+			}, *asJSON)
 		}
 		dir, err := filepath.Abs(pos[0])
 		if err != nil {
@@ -178,6 +187,55 @@ func cmdPlugins(ctx context.Context, env *cliEnv, args []string) error {
 		return c.Get(ctx, "/api/v1/plugins/manifest", nil, env.stdout)
 	}
 	return fmt.Errorf("%w: unknown subcommand %q", errUsage, sub)
+}
+
+// isGitURL tells a repository address from a local folder.
+func isGitURL(s string) bool {
+	return strings.Contains(s, "://") || strings.HasPrefix(s, "git@")
+}
+
+func splitList(s string) []string {
+	var out []string
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f != "" {
+			out = append(out, f)
+		}
+	}
+	return out
+}
+
+// addRepo asks the daemon to clone a plugin repository and add its tools.
+// Credentials come from VENTAPP_GIT_USERNAME and VENTAPP_GIT_PASSWORD and
+// go to the daemon for this fetch only.
+func addRepo(ctx context.Context, env *cliEnv, c *api.Client, req api.AddPluginRequest, asJSON bool) error {
+	creds := plugins.CredentialsFromEnv()
+	req.Username, req.Password = creds.Username, creds.Password
+	fmt.Fprintf(env.stderr, "cloning %s and building its tools...\n", req.URL)
+
+	var res engine.RepoResult
+	if err := c.PostJSON(ctx, "/api/v1/plugins", req, &res); err != nil {
+		return err
+	}
+	if asJSON {
+		return env.printJSON(res)
+	}
+	fmt.Fprintf(env.stdout, "%s at %s (%.12s)\n", res.Repo, res.Branch, res.Commit)
+	failed := 0
+	for _, r := range res.Tools {
+		if r.Error != "" {
+			failed++
+			fmt.Fprintf(env.stdout, "  %s\tadded, NOT built: %s\n", r.Tool, r.Error)
+			continue
+		}
+		fmt.Fprintf(env.stdout, "  %s\tadded and built as %s\n", r.Tool, r.Image)
+	}
+	for _, s := range res.Skipped {
+		fmt.Fprintf(env.stdout, "  %s\tskipped: %s\n", s.Path, s.Reason)
+	}
+	if failed > 0 {
+		return fmt.Errorf("%d of %d tools were not built", failed, len(res.Tools))
+	}
+	return nil
 }
 
 func yesNo(b bool) string {

@@ -54,7 +54,7 @@ var errUsage = errors.New("usage")
 func commands() []command {
 	return []command{
 		{"serve", "[--config FILE] [--data-dir DIR]", "Run the appliance in the foreground", cmdServe},
-		{"plugins", "add PATH | list [--json] | build NAME | enable NAME | disable NAME | manifest",
+		{"plugins", "add PATH|URL [--branch B] [--commit C] [--tools a,b] [--core] | list [--json] | build NAME | enable NAME | disable NAME | manifest",
 			"Install and manage plugins", cmdPlugins},
 		{"images", "import FILE | list [--json]", "Load and list container images", cmdImages},
 		{"drop", "FILE...", "Copy files into the drop folder, atomically", cmdDrop},
