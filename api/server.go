@@ -18,8 +18,10 @@ import (
 	"net/http"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
+	"github.com/ventapp/ventapp/containers"
 	"github.com/ventapp/ventapp/engine"
 	"github.com/ventapp/ventapp/index"
 	"github.com/ventapp/ventapp/jobs"
@@ -141,7 +143,8 @@ func writeErr(w http.ResponseWriter, err error) {
 		code = http.StatusBadGateway
 	case errors.Is(err, index.ErrBadQuery), errors.Is(err, jobs.ErrBadState),
 		errors.Is(err, plugins.ErrTemplate), errors.Is(err, plugins.ErrSetting),
-		errors.Is(err, plugins.ErrNoDockerfile), errors.Is(err, errBadRequest):
+		errors.Is(err, plugins.ErrNoDockerfile), errors.Is(err, errBadRequest),
+		errors.Is(err, containers.ErrArchive):
 		code = http.StatusBadRequest
 	case errors.Is(err, jobs.ErrBadTransition), errors.Is(err, jobs.ErrRunning), errors.Is(err, plugins.ErrExists),
 		errors.Is(err, plugins.ErrRepoConflict):
@@ -294,8 +297,19 @@ func intParam(v string, def int) (int, error) {
 	return n, nil
 }
 
+// jobID accepts a job ID with or without its leading zeros, as users type
+// what they read: "42" is job 000000000042.
+func jobID(s string) string {
+	if len(s) > 0 && len(s) < 12 {
+		if _, err := strconv.ParseUint(s, 10, 64); err == nil {
+			return strings.Repeat("0", 12-len(s)) + s
+		}
+	}
+	return s
+}
+
 func (s *Server) getJob(w http.ResponseWriter, r *http.Request) {
-	j, err := s.e.Store().Get(r.PathValue("id"))
+	j, err := s.e.Store().Get(jobID(r.PathValue("id")))
 	if err != nil {
 		writeErr(w, err)
 		return
@@ -312,7 +326,7 @@ func (s *Server) retryJob(w http.ResponseWriter, r *http.Request) {
 }
 
 func (s *Server) jobAction(w http.ResponseWriter, r *http.Request, act func(string) error) {
-	id := r.PathValue("id")
+	id := jobID(r.PathValue("id"))
 	if err := act(id); err != nil {
 		writeErr(w, err)
 		return

@@ -55,6 +55,7 @@ func TestStatusCodes(t *testing.T) {
 		{"GET", "/api/v1/jobs?state=bogus", "", 400, "bogus"},
 		{"GET", "/api/v1/jobs?limit=-1", "", 400, "-1"},
 		{"GET", "/api/v1/jobs/000000000999", "", 404, "000000000999"},
+		{"GET", "/api/v1/jobs/999", "", 404, "000000000999"},
 		{"POST", "/api/v1/jobs/000000000999/cancel", "", 404, "000000000999"},
 		{"GET", "/api/v1/search", "", 400, "q parameter"},
 		{"GET", "/api/v1/search?q=tool%3A", "", 400, "bad query"},

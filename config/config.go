@@ -95,6 +95,11 @@ type Config struct {
 	IndexBatchSize     int
 	IndexFlushInterval time.Duration
 
+	// IndexNumericFields indexes numbers in plugin output as numbers, so
+	// range queries (fields.bytes:>1000) work, at about 40% more CPU per
+	// line; off, numbers are exact-match terms.
+	IndexNumericFields bool
+
 	// MaxLinesPerJob caps the output lines of one job that are indexed and
 	// logged; the rest are counted and reported, so a runaway plugin cannot
 	// fill the disk.
@@ -146,7 +151,7 @@ var known = map[string][]string{
 	"jobs":                 {"workers", "timeout", "max_attempts", "retry_backoff", "shutdown_grace"},
 	"drop":                 {"quiet_period", "rescan_interval"},
 	"api":                  {"socket"},
-	"index":                {"batch_size", "flush_interval", "max_lines_per_job"},
+	"index":                {"batch_size", "flush_interval", "max_lines_per_job", "numeric_fields"},
 	"build-options":        {"use_existing_images"},
 	"taps":                 {"vent_api"},
 	"web":                  {"listen", "token_file", "tls_cert", "tls_key", "max_upload_mb"},
@@ -190,6 +195,18 @@ func Locate(configPath, dataDir string) (string, error) {
 // applies dataDir when it is not empty. Relative paths in the file are
 // taken relative to the file's folder.
 func Load(path, dataDir string) (*Config, error) {
+	return load(path, dataDir, false)
+}
+
+// LoadLenient is Load for client commands, which only need to find the
+// daemon: a key with a bad value is reported in Warnings instead of
+// failing, so an operator can still reach a daemon whose config file was
+// edited wrongly. Syntax errors still fail.
+func LoadLenient(path, dataDir string) (*Config, error) {
+	return load(path, dataDir, true)
+}
+
+func load(path, dataDir string, lenient bool) (*Config, error) {
 	f, err := ini.LoadSources(ini.LoadOptions{AllowBooleanKeys: false}, defaultFile)
 	if err != nil {
 		return nil, fmt.Errorf("embedded defaults: %w", err)
@@ -216,7 +233,10 @@ func Load(path, dataDir string) (*Config, error) {
 		c.Warnings = unknownKeys(path, user)
 	}
 	if err := c.fill(dataDir); err != nil {
-		return nil, err
+		if !lenient || !errors.Is(err, ErrValue) {
+			return nil, err
+		}
+		c.Warnings = append(c.Warnings, err.Error())
 	}
 	return c, nil
 }
@@ -351,6 +371,7 @@ func (c *Config) fill(dataDir string) error {
 	c.IndexBatchSize = num("index", "batch_size", 1)
 	c.IndexFlushInterval = dur("index", "flush_interval")
 	c.MaxLinesPerJob = num("index", "max_lines_per_job", 1)
+	c.IndexNumericFields = yes("index", "numeric_fields")
 	c.UseExistingImages = yes("build-options", "use_existing_images")
 	c.VentTapAPI = str("taps", "vent_api")
 	c.GPUCountForeignMemory = yes("gpu", "count_foreign_memory")

@@ -119,6 +119,27 @@ func TestLoadFile(t *testing.T) {
 	}
 }
 
+func TestLoadLenient(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "vent.cfg")
+	os.WriteFile(path, []byte("[jobs]\nworkers = none\n[api]\nsocket = /run/x.sock\n"), 0o600)
+
+	if _, err := Load(path, ""); !errors.Is(err, ErrValue) {
+		t.Fatalf("Load: got %v, want ErrValue", err)
+	}
+	c, err := LoadLenient(path, "")
+	if err != nil {
+		t.Fatalf("LoadLenient: %v", err)
+	}
+	if c.Socket != "/run/x.sock" || len(c.Warnings) != 1 || !strings.Contains(c.Warnings[0], "workers") {
+		t.Errorf("got socket %s, warnings %q", c.Socket, c.Warnings)
+	}
+
+	os.WriteFile(path, []byte("[jobs\n"), 0o600)
+	if _, err := LoadLenient(path, ""); !errors.Is(err, ErrSyntax) {
+		t.Errorf("syntax error: got %v", err)
+	}
+}
+
 func TestLocate(t *testing.T) {
 	dir := t.TempDir()
 

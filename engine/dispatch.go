@@ -13,6 +13,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/ventapp/ventapp/containers"
+	"github.com/ventapp/ventapp/drop"
 	"github.com/ventapp/ventapp/index"
 	"github.com/ventapp/ventapp/jobs"
 	"github.com/ventapp/ventapp/plugins"
@@ -116,8 +117,10 @@ func (e *Engine) runJob(ctx context.Context, j jobs.Job) {
 		e.finish(j, jobs.Failed, nil, fmt.Sprintf("file is gone or unreadable before processing: %v", err), nil)
 		return
 	}
-	if fi.Size() != j.FileSize {
-		log.Info("file changed since it was queued; running on its current content")
+	if stale, why := e.stale(j, fi); stale {
+		log.Info("job superseded", "reason", why)
+		e.finish(j, jobs.Cancelled, nil, why, nil)
+		return
 	}
 	c, err := e.Containerd()
 	if err != nil {
@@ -168,6 +171,12 @@ func (e *Engine) runJob(ctx context.Context, j jobs.Job) {
 		e.requeue(j, "interrupted by shutdown; will run again")
 	case err != nil && jctx.Err() != nil:
 		e.finish(j, jobs.Cancelled, nil, "cancelled while running", out.tail())
+	case err != nil && errors.Is(err, containers.ErrImageNotFound):
+		// The image went away (a reset, a restore, a removed image): the
+		// plugin counts as unbuilt until it is built or imported again,
+		// and its jobs wait for that instead of failing.
+		e.markUnbuilt(p.Name, err)
+		e.requeue(j, fmt.Sprintf("waiting for plugin %s to be built or its image imported: %v", p.Name, err))
 	case err != nil && errors.Is(err, containers.ErrStart):
 		e.finish(j, jobs.Failed, nil, fmt.Sprintf("container did not start: %v", err), out.tail())
 	case err != nil:
@@ -186,6 +195,46 @@ func (e *Engine) runJob(ctx context.Context, j jobs.Job) {
 		e.finish(j, jobs.Failed, &res.ExitCode, exitReason(res.ExitCode, out.tail()), out.tail())
 	default:
 		e.finish(j, jobs.Done, &res.ExitCode, "", out.tail())
+	}
+}
+
+// stale reports whether the file changed after the job was queued, so
+// the job would run on content other than the one it records. The watcher
+// queues new jobs for new content; this one is superseded. A file whose
+// size and mtime are as recorded is taken as unchanged; otherwise it is
+// hashed again, so a touch alone does not cancel anything.
+func (e *Engine) stale(j jobs.Job, fi os.FileInfo) (bool, string) {
+	rec, ok, err := e.store.File(j.File)
+	if err != nil || !ok {
+		return false, ""
+	}
+	if rec.SHA256 != j.FileSHA256 {
+		return true, "superseded: the file got new content after this job was queued; a newer job handles it"
+	}
+	if fi.Size() == rec.Size && fi.ModTime().Equal(rec.ModTime) {
+		return false, ""
+	}
+	sum, _, err := drop.HashFile(j.File)
+	if err != nil || sum == j.FileSHA256 {
+		return false, ""
+	}
+	return true, "superseded: the file changed after this job was queued; the new content gets its own job"
+}
+
+// markUnbuilt records that a plugin's image is missing, so it is not
+// dispatched until it is built or imported again.
+func (e *Engine) markUnbuilt(name string, cause error) {
+	err := e.reg.Update(name, func(p *plugins.Plugin) error {
+		if p.Built {
+			e.log.Warn("plugin image is missing; its jobs wait until it is built or imported",
+				"tool", name, "image", p.Image, "err", cause)
+		}
+		p.Built = false
+		p.BuildError = cause.Error()
+		return nil
+	})
+	if err != nil {
+		e.log.Warn("could not mark plugin unbuilt", "tool", name, "err", err)
 	}
 }
 
@@ -255,6 +304,13 @@ func (e *Engine) containerPath(j jobs.Job) (string, func(), error) {
 		if err := os.MkdirAll(dir, 0o750); err != nil {
 			return "", nil, fmt.Errorf("folder for a safe name of %q: %w", j.File, err)
 		}
+	}
+	if len(base) > 120 {
+		ext := filepath.Ext(base)
+		if len(ext) > 20 {
+			ext = ""
+		}
+		base = strings.ToValidUTF8(base[:120-len(ext)], "_") + ext
 	}
 	alias := filepath.Join(dir, fmt.Sprintf(".ventapp-%s-%s", j.ID, base))
 	os.Remove(alias)

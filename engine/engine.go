@@ -129,6 +129,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Engine, error) 
 		BatchSize:     cfg.IndexBatchSize,
 		FlushInterval: cfg.IndexFlushInterval,
 		LogDir:        cfg.LogDir(),
+		NumericFields: cfg.IndexNumericFields,
 	})
 	if err != nil {
 		e.store.Close()
@@ -340,12 +341,30 @@ func (e *Engine) connect(ctx context.Context, sweep bool) bool {
 		}
 	}
 	e.sweepOrphans(ctx, c)
+	if sweep {
+		e.checkImages(ctx, c)
+	}
 	if e.ctrErr.Swap(nil) != nil || sweep {
 		e.log.Info("containerd connected", "address", e.cfg.ContainerdAddress, "version", v)
 		e.nudge()
 	}
 	e.ctrVer.Store(&v)
 	return true
+}
+
+// checkImages marks plugins whose image is no longer in containerd as
+// unbuilt (after a reset, a restore or a removed image), so their jobs
+// wait instead of failing one by one.
+func (e *Engine) checkImages(ctx context.Context, c *containers.Client) {
+	for _, p := range e.reg.List() {
+		if !p.Built {
+			continue
+		}
+		ok, err := c.ImageExists(ctx, p.Image)
+		if err == nil && !ok {
+			e.markUnbuilt(p.Name, fmt.Errorf("%w: %s", containers.ErrImageNotFound, p.Image))
+		}
+	}
 }
 
 // sweepOrphans removes containers of jobs that lost their containerd

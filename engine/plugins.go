@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"time"
 
@@ -84,6 +85,10 @@ func (e *Engine) install(ctx context.Context, found []*plugins.Plugin, progress 
 		}
 		err := e.reg.Add(p)
 		if errors.Is(err, plugins.ErrExists) {
+			if old, gerr := e.reg.Get(p.Name); gerr == nil && old.Dir != p.Dir {
+				return results, fmt.Errorf("tool %q: %w from %s; remove it first, or rename the folder %s",
+					p.Name, plugins.ErrExists, old.Dir, p.Dir)
+			}
 			err = e.reg.Update(p.Name, func(old *plugins.Plugin) error {
 				enabled := old.Enabled
 				*old = *p.Clone()
@@ -217,6 +222,20 @@ func (e *Engine) ImportImages(ctx context.Context, r io.Reader) ([]string, error
 		return nil, err
 	}
 	e.log.Info("images imported", "images", strings.Join(names, ", "))
+
+	// A plugin whose image arrived this way is built now.
+	for _, p := range e.reg.List() {
+		if !slices.Contains(names, p.Image) || p.Built {
+			continue
+		}
+		e.reg.Update(p.Name, func(q *plugins.Plugin) error {
+			q.Built, q.BuildError, q.BuiltAt = true, "", time.Now().UTC()
+			return nil
+		})
+		e.log.Info("plugin image imported; the plugin is built", "tool", p.Name, "image", p.Image)
+	}
+	e.writeManifest()
+	e.nudge()
 	return names, nil
 }
 

@@ -179,7 +179,7 @@ func (s *Scheduler) refresh(ctx context.Context, force bool) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if err != nil && s.invErr == nil {
-		s.log.Warn("GPUs unavailable; GPU jobs wait", "err", err)
+		s.log.Warn("GPUs unavailable; GPU jobs that cannot be placed fail with the reason", "err", err)
 	}
 	s.devs, s.invErr, s.invAt = devs, err, s.opts.Now()
 	if err != nil {

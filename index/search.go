@@ -50,30 +50,31 @@ type Query struct {
 
 // Hit is one matching line.
 type Hit struct {
-	ID     string
-	Score  float64
-	JobID  string
-	Tool   string
-	File   string
-	Stream string
-	Line   int
-	Time   time.Time
+	ID     string    `json:"id"`
+	Score  float64   `json:"score"`
+	JobID  string    `json:"job_id"`
+	Tool   string    `json:"tool"`
+	File   string    `json:"file"`
+	Stream string    `json:"stream"`
+	Line   int       `json:"line"`
+	Time   time.Time `json:"time"`
 	// Message is the indexed text (possibly truncated).
-	Message string
+	Message string `json:"message"`
 	// Fields holds the flattened fields of a structured line, keyed by
 	// dotted key without the "fields." prefix. Values are string, int64,
 	// float64, bool, nil, or []any for repeated keys. Nil for plain text.
-	Fields map[string]any
+	Fields map[string]any `json:"fields,omitempty"`
 	// Fragments maps field names to highlighted fragments.
-	Fragments map[string][]string
+	Fragments map[string][]string `json:"fragments,omitempty"`
 }
 
 // Result is one page of hits.
 type Result struct {
 	// Total is the number of matching lines, not just this page.
-	Total uint64
-	Hits  []Hit
-	Took  time.Duration
+	Total uint64 `json:"total"`
+	Hits  []Hit  `json:"hits"`
+	// Took is how long the search took, in nanoseconds in JSON.
+	Took time.Duration `json:"took"`
 }
 
 // Search runs q. A query that cannot be parsed gives an error wrapping

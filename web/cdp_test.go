@@ -171,6 +171,16 @@ func (b *browser) navigate(url string) {
 // JSON value.
 func (b *browser) eval(expr string) json.RawMessage {
 	b.t.Helper()
+	v, err := b.tryEval(expr)
+	if err != nil {
+		b.t.Fatal(err)
+	}
+	return v
+}
+
+// tryEval evaluates expr and returns a script exception as an error.
+func (b *browser) tryEval(expr string) (json.RawMessage, error) {
+	b.t.Helper()
 	var res struct {
 		Result struct {
 			Value json.RawMessage `json:"value"`
@@ -185,10 +195,10 @@ func (b *browser) eval(expr string) json.RawMessage {
 	b.call(b.session, "Runtime.evaluate", map[string]any{
 		"expression": expr, "returnByValue": true, "awaitPromise": true}, &res)
 	if res.ExceptionDetails != nil {
-		b.t.Fatalf("evaluating %s: %s %s", expr, res.ExceptionDetails.Text,
+		return nil, fmt.Errorf("evaluating %s: %s %s", expr, res.ExceptionDetails.Text,
 			res.ExceptionDetails.Exception.Description)
 	}
-	return res.Result.Value
+	return res.Result.Value, nil
 }
 
 // text returns the textContent of the first element matching selector, or
@@ -208,7 +218,9 @@ func (b *browser) waitFor(what, cond string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	for {
-		if string(b.eval("!!("+cond+")")) == "true" {
+		// While a page loads, the condition may throw (an element not
+		// there yet); that counts as "not yet".
+		if v, err := b.tryEval("!!(" + cond + ")"); err == nil && string(v) == "true" {
 			return
 		}
 		select {

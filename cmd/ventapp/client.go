@@ -13,6 +13,8 @@ import (
 	"time"
 
 	"github.com/ventapp/ventapp/api"
+	"github.com/ventapp/ventapp/config"
+	"github.com/ventapp/ventapp/containers"
 	"github.com/ventapp/ventapp/drop"
 	"github.com/ventapp/ventapp/engine"
 	"github.com/ventapp/ventapp/index"
@@ -21,8 +23,14 @@ import (
 )
 
 // client returns an API client for the daemon the global flags point at.
+// Its config is read leniently: a bad value elsewhere in the file must not
+// keep an operator from reaching the daemon.
 func (env *cliEnv) client() (*api.Client, error) {
-	cfg, err := env.loadConfig()
+	path, err := config.Locate(env.configPath, env.dataDir)
+	if err != nil {
+		return nil, err
+	}
+	cfg, err := config.LoadLenient(path, env.dataDir)
 	if err != nil {
 		return nil, err
 	}
@@ -293,7 +301,7 @@ func cmdImages(ctx context.Context, env *cliEnv, args []string) error {
 		return nil
 
 	case "list":
-		var imgs []map[string]any
+		var imgs []containers.ImageInfo
 		if err := c.Get(ctx, "/api/v1/images", nil, &imgs); err != nil {
 			return err
 		}
@@ -301,11 +309,9 @@ func cmdImages(ctx context.Context, env *cliEnv, args []string) error {
 			return env.printJSON(imgs)
 		}
 		w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(w, "IMAGE\tDIGEST\tSIZE")
+		fmt.Fprintln(w, "IMAGE\tDIGEST\tSIZE\tCREATED")
 		for _, im := range imgs {
-			size, _ := im["size"].(float64)
-			digest, _ := im["digest"].(string)
-			fmt.Fprintf(w, "%v\t%s\t%s\n", im["name"], short(digest), humanBytes(uint64(size)))
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", im.Name, short(im.Digest), humanBytes(uint64(im.Size)), stamp(im.Created))
 		}
 		return w.Flush()
 	}
@@ -316,17 +322,17 @@ func cmdDrop(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: name at least one file", errUsage)
 	}
-	cfg, err := env.loadConfig()
+	folder, err := env.dropFolder(ctx)
 	if err != nil {
 		return err
 	}
-	if err := os.MkdirAll(cfg.Files, 0o755); err != nil {
-		return fmt.Errorf("drop folder %s: %w", cfg.Files, err)
+	if err := os.MkdirAll(folder, 0o755); err != nil {
+		return fmt.Errorf("drop folder %s: %w", folder, err)
 	}
 
 	failed := 0
 	for _, src := range args {
-		dst, err := drop.PlaceFile(src, cfg.Files)
+		dst, err := drop.PlaceFile(src, folder)
 		if err != nil {
 			failed++
 			fmt.Fprintf(env.stderr, "ventapp drop: %v\n", err)
@@ -338,6 +344,25 @@ func cmdDrop(ctx context.Context, env *cliEnv, args []string) error {
 		return &exitError{code: 1, err: fmt.Errorf("%d of %d files were not dropped", failed, len(args))}
 	}
 	return nil
+}
+
+// dropFolder is the folder the running daemon watches, which can differ
+// from the config file's when the file was edited after the daemon
+// started; with no daemon, the config's.
+func (env *cliEnv) dropFolder(ctx context.Context) (string, error) {
+	if c, err := env.client(); err == nil {
+		qctx, cancel := context.WithTimeout(ctx, 2*time.Second)
+		defer cancel()
+		var s engine.Status
+		if err := c.Get(qctx, "/api/v1/status", nil, &s); err == nil && s.Drop.Folder != "" {
+			return s.Drop.Folder, nil
+		}
+	}
+	cfg, err := env.loadConfig()
+	if err != nil {
+		return "", err
+	}
+	return cfg.Files, nil
 }
 
 func cmdJobs(ctx context.Context, env *cliEnv, args []string) error {

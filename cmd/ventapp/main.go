@@ -15,7 +15,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"text/tabwriter"
 )
 
 // Set at build time with -ldflags "-X main.version=… -X main.commit=…".
@@ -58,7 +57,7 @@ func commands() []command {
 			"Install and manage plugins", cmdPlugins},
 		{"images", "import FILE | list [--json]", "Load and list container images", cmdImages},
 		{"drop", "FILE...", "Copy files into the drop folder, atomically", cmdDrop},
-		{"jobs", "[--json] [--state STATE] [--tool TOOL] [--limit N]", "List jobs, newest first", cmdJobs},
+		{"jobs", "[--json] [--state STATE] [--tool TOOL] [--file TEXT] [--limit N]", "List jobs, newest first", cmdJobs},
 		{"job", "show ID [--json] | cancel ID | retry ID", "Show or change one job", cmdJob},
 		{"tap", tapUsage, "Capture from NICs into rotating pcaps in the drop folder", cmdTap},
 		{"gpu", "[--json]", "List this host's NVIDIA GPUs (no daemon needed)", cmdGPU},
@@ -157,11 +156,12 @@ USAGE
 
 COMMANDS
 `)
-	tw := tabwriter.NewWriter(w, 0, 8, 2, ' ', 0)
 	for _, c := range commands() {
-		fmt.Fprintf(tw, "  %s %s\t%s\n", c.name, c.usage, c.short)
+		fmt.Fprintf(w, "  %-9s %s\n", c.name, c.short)
+		for _, line := range wrap(c.usage, 66) {
+			fmt.Fprintf(w, "            %s\n", line)
+		}
 	}
-	tw.Flush()
 	fmt.Fprint(w, `
 GLOBAL FLAGS
   --config FILE    the vent.cfg to read (default: DIR/vent.cfg, else /etc/ventapp/vent.cfg)
@@ -170,6 +170,26 @@ GLOBAL FLAGS
 Client commands find the daemon through the same --config and --data-dir
 that the daemon was started with.
 `)
+}
+
+// wrap breaks s into lines of at most width columns at spaces.
+func wrap(s string, width int) []string {
+	var lines []string
+	var cur string
+	for _, word := range strings.Fields(s) {
+		if cur != "" && len(cur)+1+len(word) > width {
+			lines = append(lines, cur)
+			cur = ""
+		}
+		if cur != "" {
+			cur += " "
+		}
+		cur += word
+	}
+	if cur != "" {
+		lines = append(lines, cur)
+	}
+	return lines
 }
 
 // newFlags returns a flag set that reports errors instead of exiting.

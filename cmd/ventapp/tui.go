@@ -25,6 +25,9 @@ func cmdTUI(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: --interval %s is under 100ms", errUsage, *interval)
 	}
 
+	if !isTerminal(os.Stdin) || !isTerminal(os.Stdout) {
+		return fmt.Errorf("the terminal UI needs a terminal on stdin and stdout; use `ventapp status` or --json output in scripts")
+	}
 	c, err := env.client()
 	if err != nil {
 		return err
@@ -34,4 +37,10 @@ func cmdTUI(ctx context.Context, env *cliEnv, args []string) error {
 		Interval: *interval,
 	}
 	return tui.Run(ctx, c, os.Stdin, env.stdout, opts)
+}
+
+// isTerminal reports whether f is a character device, as a terminal is.
+func isTerminal(f *os.File) bool {
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }

@@ -574,16 +574,16 @@ async function runSearch(text, offset) {
     return;
   }
   fill('search-error');
-  const hits = res.Hits || [];
-  fill('search-summary', res.Total + ' matching lines' + (hits.length ? ', showing ' + (offset + 1) + '–' + (offset + hits.length) : ''));
+  const hits = res.hits || [];
+  fill('search-summary', res.total + ' matching lines' + (hits.length ? ', showing ' + (offset + 1) + '–' + (offset + hits.length) : ''));
   fill('results', hits.map(renderHit));
   fill('search-pager',
     offset > 0 ? el('a', { href: hashFor('search', { q: text, offset: Math.max(0, offset - SEARCH_PAGE) }) }, '← previous') : null,
-    offset + hits.length < res.Total ? el('a', { href: hashFor('search', { q: text, offset: offset + SEARCH_PAGE }) }, 'next →') : null);
+    offset + hits.length < res.total ? el('a', { href: hashFor('search', { q: text, offset: offset + SEARCH_PAGE }) }, 'next →') : null);
 }
 
 function renderHit(h) {
-  const frags = h.Fragments || {};
+  const frags = h.fragments || {};
   const body = [];
   const fields = Object.keys(frags).sort((a, b) => (a === 'message' ? -1 : b === 'message' ? 1 : a.localeCompare(b)));
   for (const f of fields) {
@@ -591,13 +591,13 @@ function renderHit(h) {
       body.push(el('div', { class: 'frag' }, f === 'message' ? null : el('span', { class: 'muted' }, f + ': '), ...fragmentNodes(s)));
     }
   }
-  if (!fields.includes('message')) body.unshift(el('div', { class: 'frag' }, h.Message));
+  if (!fields.includes('message')) body.unshift(el('div', { class: 'frag' }, h.message));
   return el('div', { class: 'hit' },
     el('div', { class: 'meta' },
-      h.Tool, ' · ',
-      el('a', { href: '#/job/' + encodeURIComponent(h.JobID), class: 'job-link' }, 'job ' + h.JobID), ' · ',
-      el('a', { href: hashFor('jobs', { file: h.File }), class: 'file-link' }, h.File), ' · ',
-      h.Stream + ':' + h.Line, ' · ', fmtTime(h.Time)),
+      h.tool, ' · ',
+      el('a', { href: '#/job/' + encodeURIComponent(h.job_id), class: 'job-link' }, 'job ' + h.job_id), ' · ',
+      el('a', { href: hashFor('jobs', { file: h.file }), class: 'file-link' }, h.file), ' · ',
+      h.stream + ':' + h.line, ' · ', fmtTime(h.time)),
     body);
 }
 
