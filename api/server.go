@@ -65,6 +65,7 @@ func (s *Server) routes() {
 	taps := s.e.Taps().Handler()
 	s.mux.Handle("/api/v1/taps", taps)
 	s.mux.Handle("/api/v1/taps/", taps)
+	s.lifecycleRoutes()
 }
 
 // ServeHTTP implements http.Handler.

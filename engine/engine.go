@@ -77,6 +77,10 @@ type Engine struct {
 
 	counters counters
 
+	// lcState holds service tools and lifecycle state (lifecycle.go).
+	lcOnce  sync.Once
+	lcState *lifecycle
+
 	// heartbeat is when the intake loop last went round (UnixNano).
 	heartbeat atomic.Int64
 }
@@ -221,6 +225,7 @@ func (e *Engine) Run(ctx context.Context, ready func()) error {
 	// any worker starts a new one.
 	e.connect(ctx, true)
 	run(func() { e.keepConnected(ctx) })
+	run(func() { e.runServices(ctx) }) // service tools marked to run; stopped when ctx ends
 
 	for range 2 {
 		run(func() { e.intakeLoop(ctx) })

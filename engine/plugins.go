@@ -164,6 +164,10 @@ func (e *Engine) buildImage(ctx context.Context, c *containers.Client, p *plugin
 		}
 	}
 
+	// A FROM image that is not here yet is pulled when a registry can be
+	// reached (an air-gapped box imports it instead).
+	e.EnsureBaseImages(ctx, p, progress)
+
 	nctx := namespaces.WithNamespace(ctx, e.cfg.ContainerdNamespace)
 	r, err := builder.Build(nctx, c.Raw(), builder.Options{
 		ContextDir: p.Dir,

@@ -109,6 +109,8 @@ func cmdPlugins(ctx context.Context, env *cliEnv, args []string) error {
 	commit := fs.String("commit", "", "git commit to check out (default: the branch tip)")
 	tools := fs.String("tools", "", "comma-separated tool names to add (default: all)")
 	core := fs.Bool("core", false, "add only tools whose path contains \"core\"")
+	out := fs.String("o", "", "bundle file to write (plugins export)")
+	follow := fs.Bool("f", false, "keep printing new output (plugins logs)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -193,6 +195,28 @@ func cmdPlugins(ctx context.Context, env *cliEnv, args []string) error {
 
 	case "manifest":
 		return c.Get(ctx, "/api/v1/plugins/manifest", nil, env.stdout)
+
+	case "start", "stop", "clean", "remove", "update", "rollback":
+		return toolActions(ctx, env, c, sub, pos, *asJSON)
+	case "configure":
+		if len(pos) != 1 {
+			return fmt.Errorf("%w: plugins configure takes one tool name", errUsage)
+		}
+		return configureTool(ctx, env, c, pos[0])
+	case "services":
+		return listServices(ctx, env, c, *asJSON)
+	case "logs":
+		if len(pos) != 1 {
+			return fmt.Errorf("%w: plugins logs takes one tool name", errUsage)
+		}
+		return toolLogs(ctx, env, c, pos[0], *follow)
+	case "export":
+		return exportTools(ctx, env, c, pos, *out)
+	case "import":
+		if len(pos) != 1 {
+			return fmt.Errorf("%w: plugins import takes one bundle file", errUsage)
+		}
+		return importTools(ctx, env, c, pos[0], *asJSON)
 	}
 	return fmt.Errorf("%w: unknown subcommand %q", errUsage, sub)
 }
@@ -267,6 +291,7 @@ func cmdImages(ctx context.Context, env *cliEnv, args []string) error {
 	sub, args := args[0], args[1:]
 	fs := newFlags(env, "images "+sub)
 	asJSON := fs.Bool("json", false, "print JSON")
+	out := fs.String("o", "", "archive file to write (images export)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -314,6 +339,13 @@ func cmdImages(ctx context.Context, env *cliEnv, args []string) error {
 			fmt.Fprintf(w, "%s\t%s\t%s\t%s\n", im.Name, short(im.Digest), humanBytes(uint64(im.Size)), stamp(im.Created))
 		}
 		return w.Flush()
+
+	case "export":
+		return exportImages(ctx, env, c, pos, *out)
+	case "rm":
+		return removeImages(ctx, env, c, pos)
+	case "pull":
+		return pullImages(ctx, env, c, pos)
 	}
 	return fmt.Errorf("%w: unknown subcommand %q", errUsage, sub)
 }

@@ -53,9 +53,12 @@ var errUsage = errors.New("usage")
 func commands() []command {
 	return []command{
 		{"serve", "[--config FILE] [--data-dir DIR]", "Run the appliance in the foreground", cmdServe},
-		{"plugins", "add PATH|URL [--branch B] [--commit C] [--tools a,b] [--core] | list [--json] | build NAME | enable NAME | disable NAME | manifest",
+		{"plugins", "add PATH|URL [--branch B] [--commit C] [--tools a,b] [--core] | list [--json] | " +
+			"build|start|stop|clean|remove|update|rollback|enable|disable TOOL... | configure TOOL | " +
+			"services [--json] | logs TOOL [-f] | export TOOL... -o FILE | import FILE | manifest",
 			"Install and manage plugins", cmdPlugins},
-		{"images", "import FILE | list [--json]", "Load and list container images", cmdImages},
+		{"images", "import FILE | list [--json] | export IMAGE... -o FILE | rm IMAGE... | pull IMAGE...",
+			"Load, list, export, remove and pull container images", cmdImages},
 		{"drop", "FILE...", "Copy files into the drop folder, atomically", cmdDrop},
 		{"jobs", "[--json] [--state STATE] [--tool TOOL] [--file TEXT] [--limit N]", "List jobs, newest first", cmdJobs},
 		{"job", "show ID [--json] | cancel ID | retry ID", "Show or change one job", cmdJob},

@@ -1,0 +1,171 @@
+package containers
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// waitFor polls cond until it holds or limit passes.
+func waitFor(t *testing.T, limit time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(limit)
+	for time.Now().Before(deadline) {
+		if cond() {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	t.Fatalf("timed out after %s waiting for %s", limit, what)
+}
+
+func serviceSpec(id, script string) Spec {
+	return Spec{ID: id, Image: testImage, Args: []string{"/bin/sh", "-c", script}}
+}
+
+func TestServiceRestartsAndStops(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	logPath := filepath.Join(t.TempDir(), "logs", "svc.log")
+
+	// The process exits after a moment; the service brings it back.
+	sv, err := e.c.RunService(ctx, serviceSpec("svc-restart", `echo up; sleep 0.3; echo down >&2; exit 3`),
+		ServiceOptions{LogPath: logPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st := sv.Status(); st.ID != "svc-restart" || st.StartedAt.IsZero() {
+		t.Errorf("status after start: %+v", st)
+	}
+	waitFor(t, 20*time.Second, "two restarts", func() bool { return sv.Status().Restarts >= 2 })
+	if st := sv.Status(); st.LastExit != 3 {
+		t.Errorf("last exit %d, want 3", st.LastExit)
+	}
+	if err := sv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := sv.Stop(ctx); err != nil {
+		t.Errorf("second Stop: %v", err)
+	}
+	data, _ := os.ReadFile(logPath)
+	if n := strings.Count(string(data), "up\n"); n < 3 {
+		t.Errorf("log holds %d starts, want 3 or more:\n%s", n, data)
+	}
+	if !strings.Contains(string(data), "down\n") {
+		t.Errorf("stderr is not in the log:\n%s", data)
+	}
+}
+
+func TestServiceStopSignals(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+
+	tests := []struct {
+		name, script string
+		grace        time.Duration
+		wantLog      string
+	}{
+		{"exits on SIGTERM", `trap 'echo bye; exit 0' TERM; echo ready; while true; do sleep 0.1; done`,
+			10 * time.Second, "bye"},
+		{"ignores SIGTERM and is killed", `trap '' TERM; echo ready; while true; do sleep 0.1; done`,
+			500 * time.Millisecond, "ready"},
+	}
+	for i, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			logPath := filepath.Join(dir, tt.name+".log")
+			id := "svc-stop-" + string(rune('a'+i))
+			sv, err := e.c.RunService(ctx, serviceSpec(id, tt.script), ServiceOptions{LogPath: logPath, StopGrace: tt.grace})
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitFor(t, 10*time.Second, "ready", func() bool {
+				data, _ := os.ReadFile(logPath)
+				return strings.Contains(string(data), "ready")
+			})
+			start := time.Now()
+			if err := sv.Stop(ctx); err != nil {
+				t.Fatal(err)
+			}
+			if took := time.Since(start); took > tt.grace+killGrace {
+				t.Errorf("stop took %s", took)
+			}
+			data, _ := os.ReadFile(logPath)
+			if !strings.Contains(string(data), tt.wantLog) {
+				t.Errorf("log %q lacks %q", data, tt.wantLog)
+			}
+			select {
+			case <-sv.Done():
+			default:
+				t.Error("Done not closed after Stop")
+			}
+		})
+	}
+}
+
+func TestServiceNoRestartAndErrors(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	logPath := filepath.Join(t.TempDir(), "once.log")
+
+	sv, err := e.c.RunService(ctx, serviceSpec("svc-once", `echo once`), ServiceOptions{LogPath: logPath, NoRestart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sv.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("a NoRestart service that exited is not done")
+	}
+	if st := sv.Status(); st.Running || st.Restarts != 0 || st.LastExit != 0 {
+		t.Errorf("status: %+v", st)
+	}
+	if err := sv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	// Bad input fails before anything is made.
+	cases := []struct {
+		name string
+		spec Spec
+		o    ServiceOptions
+		want error
+	}{
+		{"missing image", Spec{ID: "svc-x", Image: "nope/none:1"}, ServiceOptions{LogPath: logPath}, ErrImageNotFound},
+		{"relative log path", serviceSpec("svc-y", "true"), ServiceOptions{LogPath: "x.log"}, ErrInvalidSpec},
+		{"missing binary", Spec{ID: "svc-z", Image: testImage, Args: []string{"/no/such"}},
+			ServiceOptions{LogPath: logPath}, ErrStart},
+	}
+	for _, tt := range cases {
+		t.Run(tt.name, func(t *testing.T) {
+			if _, err := e.c.RunService(ctx, tt.spec, tt.o); !errors.Is(err, tt.want) {
+				t.Errorf("err %v, want %v", err, tt.want)
+			}
+		})
+	}
+}
+
+// TestServiceSwept shows that a service left running by a crashed
+// ventapp is removed by the start-up Sweep, like a job container.
+func TestServiceSwept(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	sv, err := e.c.RunService(ctx, Spec{
+		ID: "svc-left", Image: testImage, Args: []string{"/bin/sh", "-c", "sleep 600"},
+		Labels: map[string]string{"ventapp.service": "left"},
+	}, ServiceOptions{LogPath: filepath.Join(t.TempDir(), "left.log")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	removed, err := e.c.Sweep(ctx, LabelKey, LabelValue)
+	if err != nil || len(removed) != 1 || removed[0] != "svc-left" {
+		t.Fatalf("sweep: %v, %v", removed, err)
+	}
+	if err := sv.Stop(ctx); err != nil {
+		t.Errorf("Stop after the sweep: %v", err)
+	}
+}
