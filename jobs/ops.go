@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"path/filepath"
 	"strings"
@@ -36,10 +35,7 @@ func (s *Store) AddFile(rec FileRecord, tools []string) ([]Job, error) {
 	if rec.SeenAt.IsZero() {
 		rec.SeenAt = s.now()
 	}
-	raw, err := json.Marshal(rec)
-	if err != nil {
-		return nil, fmt.Errorf("add file %s: encoding record: %w", rec.Path, err)
-	}
+	raw := encodeFile(make([]byte, 0, 64+len(rec.Path)+len(rec.SHA256)), &rec)
 
 	var added []Job
 	err = s.submit(func(t *txn) error {

@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"strings"
@@ -29,7 +28,8 @@ func (s *Store) File(path string) (rec FileRecord, ok bool, err error) {
 		if raw == nil {
 			return nil
 		}
-		if err := json.Unmarshal(raw, &rec); err != nil {
+		var err error
+		if rec, err = parseFile(raw); err != nil {
 			return fmt.Errorf("file record %s: %v: %w", path, err, ErrCorrupt)
 		}
 		ok = true

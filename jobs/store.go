@@ -13,7 +13,9 @@ import (
 )
 
 // SchemaVersion is the version of the bucket layout this package writes.
-const SchemaVersion = 1
+// Version 1 stored job and file records as JSON, version 2 stores them in
+// a binary form (see record.go); Open migrates version 1 stores.
+const SchemaVersion = 2
 
 // DefaultLockTimeout is how long Open waits for another process to release
 // the store file when Options.LockTimeout is zero.
@@ -182,6 +184,11 @@ func (s *Store) init() (err error) {
 	if found > SchemaVersion {
 		return fmt.Errorf("open job store %s: schema version %d found, this program supports up to %d: %w",
 			s.path, found, SchemaVersion, ErrSchemaTooNew)
+	}
+	if found == 1 {
+		if err := s.migrate(); err != nil {
+			return fmt.Errorf("open job store %s: migrating from schema 1: %w", s.path, err)
+		}
 	}
 
 	err = s.db.Update(func(tx *bbolt.Tx) error {

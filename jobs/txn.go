@@ -2,7 +2,6 @@ package jobs
 
 import (
 	"encoding/binary"
-	"encoding/json"
 	"fmt"
 	"time"
 
@@ -80,8 +79,8 @@ func (t *txn) get(id string) (Job, error) {
 }
 
 func decodeJob(id string, raw []byte) (Job, error) {
-	var j Job
-	if err := json.Unmarshal(raw, &j); err != nil {
+	j, err := parseJob(raw)
+	if err != nil {
 		return Job{}, fmt.Errorf("job %q: decoding record: %v: %w", id, err, ErrCorrupt)
 	}
 	return j, nil
@@ -99,10 +98,7 @@ func (t *txn) newID() (string, error) {
 
 // put stores j's record.
 func (t *txn) put(j *Job) error {
-	raw, err := json.Marshal(j)
-	if err != nil {
-		return fmt.Errorf("job %s: encoding record: %w", j.ID, err)
-	}
+	raw := encodeJob(make([]byte, 0, jobSize(j)), j)
 	t.dirty = true
 	if err := t.job.Put([]byte(j.ID), raw); err != nil {
 		return fmt.Errorf("job %s: storing record: %w", j.ID, err)
