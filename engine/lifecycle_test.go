@@ -5,8 +5,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"net"
-	"net/http"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -14,12 +12,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/core/remotes/docker"
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 
 	"github.com/ventapp/ventapp/config"
 	"github.com/ventapp/ventapp/containers"
+	"github.com/ventapp/ventapp/internal/ctrdtest"
 	"github.com/ventapp/ventapp/jobs"
 	"github.com/ventapp/ventapp/plugins"
 )
@@ -413,44 +410,9 @@ func TestImagesExportRemove(t *testing.T) {
 	}
 }
 
-// startRegistry runs Debian's docker-registry on a free loopback port
-// with its storage in a temporary folder, and returns "127.0.0.1:port".
-func startRegistry(t *testing.T) string {
-	t.Helper()
-	bin, err := exec.LookPath("docker-registry")
-	if err != nil {
-		t.Skip("skipping: docker-registry is not installed (apt-get install docker-registry)")
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	addr := l.Addr().String()
-	l.Close()
-	dir := t.TempDir()
-	cfg := filepath.Join(dir, "config.yml")
-	os.WriteFile(cfg, []byte(fmt.Sprintf("version: 0.1\nlog:\n  level: warn\nstorage:\n  filesystem:\n"+
-		"    rootdirectory: %s\nhttp:\n  addr: %s\n", filepath.Join(dir, "data"), addr)), 0o600)
-	cmd := exec.Command(bin, "serve", cfg)
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { cmd.Process.Kill(); cmd.Wait() })
-	deadline := time.Now().Add(15 * time.Second)
-	for time.Now().Before(deadline) {
-		if resp, err := http.Get("http://" + addr + "/v2/"); err == nil {
-			resp.Body.Close()
-			return addr
-		}
-		time.Sleep(100 * time.Millisecond)
-	}
-	t.Fatalf("registry on %s did not answer", addr)
-	return ""
-}
-
 func TestPullBaseImages(t *testing.T) {
 	te := startEngine(t, "")
-	reg := startRegistry(t)
+	reg := ctrdtest.StartRegistry(t)
 	ctx := context.Background()
 	c, _ := te.Containerd()
 
@@ -460,12 +422,8 @@ func TestPullBaseImages(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	resolver := docker.NewResolver(docker.ResolverOptions{
-		Hosts: docker.ConfigureDefaultRegistries(docker.WithPlainHTTP(docker.MatchLocalhost)),
-	})
-	if err := c.Raw().Push(nctx, remote, img.Target(), client.WithResolver(resolver)); err != nil {
-		t.Fatal(err)
-	}
+	_ = img
+	ctrdtest.PushImage(t, nctx, c.Raw(), baseImage, remote)
 
 	dir := filepath.Join(t.TempDir(), "pulled")
 	os.MkdirAll(dir, 0o755)

@@ -145,19 +145,7 @@ func cmdPlugins(ctx context.Context, env *cliEnv, args []string) error {
 		if *asJSON {
 			return env.printJSON(res)
 		}
-		failed := 0
-		for _, r := range res {
-			if r.Error != "" {
-				failed++
-				fmt.Fprintf(env.stdout, "%s\tadded, NOT built: %s\n", r.Tool, r.Error)
-				continue
-			}
-			fmt.Fprintf(env.stdout, "%s\tadded and built as %s (%s)\n", r.Tool, r.Image, short(r.Digest))
-		}
-		if failed > 0 {
-			return fmt.Errorf("%d of %d tools were not built", failed, len(res))
-		}
-		return nil
+		return printAdded(env, "", res)
 
 	case "list":
 		var list []*plugins.Plugin
@@ -252,20 +240,26 @@ func addRepo(ctx context.Context, env *cliEnv, c *api.Client, req api.AddPluginR
 		return env.printJSON(res)
 	}
 	fmt.Fprintf(env.stdout, "%s at %s (%.12s)\n", res.Repo, res.Branch, res.Commit)
-	failed := 0
-	for _, r := range res.Tools {
-		if r.Error != "" {
-			failed++
-			fmt.Fprintf(env.stdout, "  %s\tadded, NOT built: %s\n", r.Tool, r.Error)
-			continue
-		}
-		fmt.Fprintf(env.stdout, "  %s\tadded and built as %s\n", r.Tool, r.Image)
-	}
 	for _, s := range res.Skipped {
 		fmt.Fprintf(env.stdout, "  %s\tskipped: %s\n", s.Path, s.Reason)
 	}
+	return printAdded(env, "  ", res.Tools)
+}
+
+// printAdded prints one line per added tool and fails when any was not
+// built.
+func printAdded(env *cliEnv, indent string, res []engine.AddResult) error {
+	failed := 0
+	for _, r := range res {
+		if r.Error != "" {
+			failed++
+			fmt.Fprintf(env.stdout, "%s%s\tadded, NOT built: %s\n", indent, r.Tool, r.Error)
+			continue
+		}
+		fmt.Fprintf(env.stdout, "%s%s\tadded and built as %s (%s)\n", indent, r.Tool, r.Image, short(r.Digest))
+	}
 	if failed > 0 {
-		return fmt.Errorf("%d of %d tools were not built", failed, len(res.Tools))
+		return fmt.Errorf("%d of %d tools were not built", failed, len(res))
 	}
 	return nil
 }
