@@ -45,6 +45,28 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	m.family("ventapp_watcher_overflows_total", "counter", "inotify queue overflows (each followed by a rescan).")
 	m.sample("ventapp_watcher_overflows_total", st.Drop.Watcher.Overflows)
 
+	g := st.GPU
+	m.family("ventapp_gpu_available", "gauge", "1 when the NVIDIA driver answers.")
+	m.sample("ventapp_gpu_available", boolNum(g.Available))
+	m.family("ventapp_gpu_queue_depth", "gauge", "GPU jobs waiting for a device.")
+	m.sample("ventapp_gpu_queue_depth", len(g.Queue))
+	m.family("ventapp_gpu_memory_total_mb", "gauge", "Memory of each GPU.")
+	for _, d := range g.Devices {
+		m.sample("ventapp_gpu_memory_total_mb", d.MemTotalMB, "gpu", fmt.Sprint(d.Index))
+	}
+	m.family("ventapp_gpu_memory_reserved_mb", "gauge", "GPU memory reserved by running ventapp jobs.")
+	for _, d := range g.Devices {
+		m.sample("ventapp_gpu_memory_reserved_mb", d.ReservedMB, "gpu", fmt.Sprint(d.Index))
+	}
+	m.family("ventapp_gpu_memory_foreign_mb", "gauge", "GPU memory used by processes outside ventapp.")
+	for _, d := range g.Devices {
+		m.sample("ventapp_gpu_memory_foreign_mb", d.ForeignMB, "gpu", fmt.Sprint(d.Index))
+	}
+	m.family("ventapp_gpu_jobs", "gauge", "ventapp jobs running on each GPU.")
+	for _, d := range g.Devices {
+		m.sample("ventapp_gpu_jobs", len(d.Jobs), "gpu", fmt.Sprint(d.Index))
+	}
+
 	taps := s.e.Taps().List()
 	m.family("ventapp_tap_packets_total", "counter", "Packets written by each network tap.")
 	for _, t := range taps {

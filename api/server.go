@@ -59,6 +59,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/retry", s.retryJob)
 	s.mux.HandleFunc("GET /api/v1/search", s.search)
 	s.mux.HandleFunc("GET /metrics", s.metrics)
+	s.mux.HandleFunc("GET /api/v1/gpus", s.gpus)
 
 	s.mux.Handle("GET /api/v1/backup", ops.Handler(s.e.BackupSource))
 
@@ -338,6 +339,11 @@ func (s *Server) jobAction(w http.ResponseWriter, r *http.Request, act func(stri
 		return
 	}
 	writeJSON(w, http.StatusOK, j)
+}
+
+// gpus answers the GPU scheduler's view: devices, reservations, queue.
+func (s *Server) gpus(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.e.GPUSnapshot())
 }
 
 func (s *Server) search(w http.ResponseWriter, r *http.Request) {

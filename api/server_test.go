@@ -66,6 +66,7 @@ func TestStatusCodes(t *testing.T) {
 		{"POST", "/api/v1/plugins/nope/enable", "", 404, "nope"},
 		{"POST", "/api/v1/images/import", "not a tar", 503, "containerd"},
 		{"GET", "/api/v1/taps", "", 200, ""},
+		{"GET", "/api/v1/gpus", "", 200, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {
@@ -107,6 +108,7 @@ func TestMetrics(t *testing.T) {
 		"ventapp_containerd_up 0",
 		"# TYPE ventapp_queue_depth gauge",
 		"ventapp_index_documents 0",
+		"ventapp_gpu_available 0",
 	} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("metrics lack %q:\n%s", want, data)

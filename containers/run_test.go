@@ -16,6 +16,7 @@ import (
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	cdiapi "tags.cncf.io/container-device-interface/pkg/cdi"
 )
 
 func TestRunOutputInOrder(t *testing.T) {
@@ -657,5 +658,53 @@ func TestRunDevices(t *testing.T) {
 	}
 	if stdout, stderr := o.lines(); !slices.Equal(stdout, []string{"1,3", "ok"}) {
 		t.Errorf("stdout = %q (stderr %q), want the node's numbers and ok", stdout, stderr)
+	}
+}
+
+// TestRunCDIDevices injects a device described by a CDI spec, as the
+// NVIDIA Container Toolkit writes them for GPUs; this one only sets an
+// environment variable and mounts a file, which is enough to see the spec
+// applied.
+func TestRunCDIDevices(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	hostFile := filepath.Join(dir, "marker")
+	os.WriteFile(hostFile, []byte("from-cdi\n"), 0o644)
+	spec := fmt.Sprintf(`cdiVersion: "0.6.0"
+kind: ventapp.test/dev
+devices:
+  - name: one
+    containerEdits:
+      env:
+        - VENTAPP_CDI=one
+      mounts:
+        - hostPath: %s
+          containerPath: /cdi-marker
+          options: [ro, bind]
+`, hostFile)
+	os.WriteFile(filepath.Join(dir, "ventapp-test.yaml"), []byte(spec), 0o644)
+	if err := cdiapi.Configure(cdiapi.WithSpecDirs(dir)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { cdiapi.Configure(cdiapi.WithSpecDirs(cdiapi.DefaultSpecDirs...)) })
+
+	var o output
+	_, err := e.c.Run(context.Background(), o.spec(Spec{
+		ID: "cdi", Image: testImage, CDIDevices: []string{"ventapp.test/dev=one"},
+		Args: []string{"/bin/sh", "-c", "echo $VENTAPP_CDI; cat /cdi-marker"},
+	}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if stdout, stderr := o.lines(); !slices.Equal(stdout, []string{"one", "from-cdi"}) {
+		t.Errorf("stdout = %q (stderr %q), want the CDI env and mount", stdout, stderr)
+	}
+
+	_, err = e.c.Run(context.Background(), Spec{
+		ID: "cdi-missing", Image: testImage, CDIDevices: []string{"ventapp.test/dev=nope"},
+		Args: []string{"/bin/true"},
+	})
+	if err == nil || !strings.Contains(err.Error(), "nope") {
+		t.Errorf("unknown CDI device: got %v, want an error naming it", err)
 	}
 }

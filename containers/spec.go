@@ -9,6 +9,7 @@ import (
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/contrib/seccomp"
 	"github.com/containerd/containerd/v2/core/containers"
+	"github.com/containerd/containerd/v2/pkg/cdi"
 	"github.com/containerd/containerd/v2/pkg/oci"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
 )
@@ -91,6 +92,12 @@ type Spec struct {
 	// the cgroup rules that allow them (a GPU job's /dev/nvidia* nodes).
 	Devices     []specs.LinuxDevice
 	DeviceRules []specs.LinuxDeviceCgroup
+
+	// CDIDevices are Container Device Interface names (such as
+	// nvidia.com/gpu=0) injected from the CDI specs on the host (/etc/cdi,
+	// /var/run/cdi): device nodes, mounts, hooks and environment, as the
+	// vendor's toolkit describes them.
+	CDIDevices []string
 
 	// Timeout kills every process of the container with SIGKILL when it
 	// expires and sets Result.TimedOut. 0 means no timeout.
@@ -203,6 +210,9 @@ func (s *Spec) specOpts(img client.Image) []oci.SpecOpts {
 	}
 	if len(s.Devices) > 0 || len(s.DeviceRules) > 0 {
 		opts = append(opts, withDevices(s.Devices, s.DeviceRules))
+	}
+	if len(s.CDIDevices) > 0 {
+		opts = append(opts, cdi.WithCDIDevices(s.CDIDevices...))
 	}
 	return opts
 }

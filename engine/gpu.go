@@ -156,6 +156,12 @@ func (e *Engine) gpuSpec(j jobs.Job, spec *containers.Spec) error {
 		spec.Labels[k] = v
 	}
 	spec.Env = append(spec.Env, ds.Env...)
+	if len(ds.CDIDevices) > 0 {
+		// The NVIDIA Container Toolkit's CDI spec brings the device nodes
+		// and the driver libraries.
+		spec.CDIDevices = ds.CDIDevices
+		return nil
+	}
 	spec.Devices = ds.LinuxDevices()
 	spec.DeviceRules = ds.CgroupRules()
 	return nil

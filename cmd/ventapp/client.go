@@ -79,10 +79,27 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 	} else {
 		fmt.Fprintf(w, "index\tERROR: %s\n", s.Index.Error)
 	}
+	if s.GPU.Available {
+		fmt.Fprintf(w, "gpus\t%d devices, %d jobs placed, %d waiting\n",
+			len(s.GPU.Devices), len(s.GPU.Reservations), len(s.GPU.Queue))
+		for _, d := range s.GPU.Devices {
+			fmt.Fprintf(w, "  gpu %d\t%s: %d of %d MiB reserved by ventapp, %d MiB used by others\n",
+				d.Index, d.Name, d.ReservedMB, d.MemTotalMB, d.ForeignMB)
+		}
+	} else {
+		fmt.Fprintf(w, "gpus\tnone usable: %s\n", orText(s.GPU.Error, "not checked yet"))
+	}
 	for _, warn := range s.Warnings {
 		fmt.Fprintf(w, "warning\t%s\n", warn)
 	}
 	return w.Flush()
+}
+
+func orText(s, alt string) string {
+	if s == "" {
+		return alt
+	}
+	return s
 }
 
 func humanBytes(n uint64) string {

@@ -271,7 +271,7 @@ async function loadGPUs() {
   }
   const devs = Array.isArray(g) ? g : (g && g.devices) || [];
   if (devs.length === 0) {
-    fill('ov-gpus', el('span', { class: 'muted' }, 'none' + (g && g.reason ? ': ' + g.reason : '')));
+    fill('ov-gpus', el('span', { class: 'muted' }, 'none' + (g && (g.reason || g.error) ? ': ' + (g.reason || g.error) : '')));
     return;
   }
   fill('ov-gpus', devs.map((d) => el('div', {}, d.index + ': ' + d.name + ' · ' +
