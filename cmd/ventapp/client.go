@@ -154,9 +154,11 @@ func cmdPlugins(ctx context.Context, env *cliEnv, args []string) error {
 		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
 			return fmt.Errorf("plugin folder %s: not a readable directory", pos[0])
 		}
-		fmt.Fprintf(env.stderr, "adding plugins from %s and building their images...\n", dir)
 		var res []engine.AddResult
-		if err := c.PostJSON(ctx, "/api/v1/plugins", api.AddPluginRequest{Path: dir}, &res); err != nil {
+		p := newProgress(env.stderr, "adding plugins from "+dir+" and building their images", 0)
+		err = c.PostJSON(ctx, "/api/v1/plugins", api.AddPluginRequest{Path: dir}, &res)
+		p.finish(result(err))
+		if err != nil {
 			return err
 		}
 		if *asJSON {
@@ -227,6 +229,21 @@ func cmdPlugins(ctx context.Context, env *cliEnv, args []string) error {
 }
 
 // isGitURL tells a repository address from a local folder.
+// openUpload opens a file the CLI streams to the daemon, naming what it is
+// in errors, and returns its size for the progress bar.
+func openUpload(path, what string) (*os.File, int64, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, 0, fmt.Errorf("%s: %w", what, err)
+	}
+	fi, err := f.Stat()
+	if err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, 0, fmt.Errorf("%s %s: not a regular file", what, path)
+	}
+	return f, fi.Size(), nil
+}
+
 func isGitURL(s string) bool {
 	return strings.Contains(s, "://") || strings.HasPrefix(s, "git@")
 }
@@ -247,10 +264,11 @@ func splitList(s string) []string {
 func addRepo(ctx context.Context, env *cliEnv, c *api.Client, req api.AddPluginRequest, asJSON bool) error {
 	creds := plugins.CredentialsFromEnv()
 	req.Username, req.Password = creds.Username, creds.Password
-	fmt.Fprintf(env.stderr, "cloning %s and building its tools...\n", req.URL)
-
 	var res engine.RepoResult
-	if err := c.PostJSON(ctx, "/api/v1/plugins", req, &res); err != nil {
+	p := newProgress(env.stderr, "cloning "+req.URL+" and building its tools", 0)
+	err := c.PostJSON(ctx, "/api/v1/plugins", req, &res)
+	p.finish(result(err))
+	if err != nil {
 		return err
 	}
 	if asJSON {
@@ -317,15 +335,18 @@ func cmdImages(ctx context.Context, env *cliEnv, args []string) error {
 		if len(pos) != 1 {
 			return fmt.Errorf("%w: images import takes one archive", errUsage)
 		}
-		f, err := os.Open(pos[0])
+		f, size, err := openUpload(pos[0], "image archive")
 		if err != nil {
-			return fmt.Errorf("image archive: %w", err)
+			return err
 		}
 		defer f.Close()
 		var out struct {
 			Images []string `json:"images"`
 		}
-		if err := c.Do(ctx, "POST", "/api/v1/images/import", nil, f, &out); err != nil {
+		p := newProgress(env.stderr, "importing "+pos[0], size)
+		err = c.Do(ctx, "POST", "/api/v1/images/import", nil, p.reader(f), &out)
+		p.finish(result(err))
+		if err != nil {
 			return fmt.Errorf("%s: %w", pos[0], err)
 		}
 		if *asJSON {

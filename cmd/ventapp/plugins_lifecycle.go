@@ -203,13 +203,16 @@ func exportTools(ctx context.Context, env *cliEnv, c *api.Client, names []string
 
 // importTools installs the tools of an offline bundle.
 func importTools(ctx context.Context, env *cliEnv, c *api.Client, file string, asJSON bool) error {
-	f, err := os.Open(file)
+	f, size, err := openUpload(file, "plugin bundle")
 	if err != nil {
-		return fmt.Errorf("plugin bundle: %w", err)
+		return err
 	}
 	defer f.Close()
 	var res []engine.AddResult
-	if err := c.Do(ctx, "POST", "/api/v1/plugins/import", nil, f, &res); err != nil {
+	p := newProgress(env.stderr, "importing "+file, size)
+	err = c.Do(ctx, "POST", "/api/v1/plugins/import", nil, p.reader(f), &res)
+	p.finish(result(err))
+	if err != nil {
 		return fmt.Errorf("%s: %w", file, err)
 	}
 	if asJSON {
@@ -270,7 +273,10 @@ func downloadTo(ctx context.Context, c *api.Client, route string, q url.Values, 
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	if err := c.Get(ctx, route, q, tmp); err != nil {
+	p := newProgress(os.Stderr, "writing "+path, 0)
+	err = c.Get(ctx, route, q, p.writer(tmp))
+	p.finish(result(err))
+	if err != nil {
 		tmp.Close()
 		return err
 	}
