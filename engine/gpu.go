@@ -28,6 +28,19 @@ type gpuState struct {
 	// ready and submitted are guarded by Engine.dispatchMu.
 	ready     map[string]gpu.Reservation
 	submitted map[string]bool
+
+	// services holds the service instances waiting for a device, by their
+	// scheduler id (servicePrefix + container id); guarded by dispatchMu.
+	services map[string]chan serviceGrant
+}
+
+// servicePrefix marks scheduler ids that are service instances, not jobs.
+const servicePrefix = "service:"
+
+// serviceGrant is the scheduler's answer for a waiting service instance.
+type serviceGrant struct {
+	res gpu.Reservation
+	err error
 }
 
 func newGPUState(inv gpu.Inventory, opts gpu.Options) *gpuState {
@@ -36,6 +49,7 @@ func newGPUState(inv gpu.Inventory, opts gpu.Options) *gpuState {
 		devices:   gpu.ContainerDevices,
 		ready:     map[string]gpu.Reservation{},
 		submitted: map[string]bool{},
+		services:  map[string]chan serviceGrant{},
 	}
 }
 
@@ -93,6 +107,9 @@ func (e *Engine) gpuPass(ctx context.Context) {
 		e.log.Warn("gpu: assign", "err", err)
 	}
 	for _, a := range assigned {
+		if e.grantService(a.JobID, serviceGrant{res: a.Reservation}) {
+			continue
+		}
 		e.dispatchMu.Lock()
 		e.gpu.ready[a.JobID] = a.Reservation
 		e.dispatchMu.Unlock()
@@ -103,6 +120,9 @@ func (e *Engine) gpuPass(ctx context.Context) {
 	}
 
 	for _, r := range e.gpu.sched.Expired() {
+		if e.grantService(r.JobID, serviceGrant{err: errors.New(r.Reason)}) {
+			continue
+		}
 		j, err := e.store.Get(r.JobID)
 		if err != nil {
 			continue
@@ -177,6 +197,74 @@ func (e *Engine) releaseGPU(id string) {
 	if had {
 		if err := e.gpu.sched.Release(id); err != nil && !errors.Is(err, gpu.ErrUnknownJob) {
 			e.log.Warn("gpu: release", "job", id, "err", err)
+		}
+	}
+}
+
+// grantService hands a scheduler decision to a waiting service instance and
+// reports whether id was one.
+func (e *Engine) grantService(id string, g serviceGrant) bool {
+	e.dispatchMu.Lock()
+	ch, ok := e.gpu.services[id]
+	delete(e.gpu.services, id)
+	e.dispatchMu.Unlock()
+	if ok {
+		ch <- g
+	}
+	return ok
+}
+
+// reserveServiceGPU puts a GPU service instance through the same
+// accounting as GPU jobs: it waits (up to [gpu] max_wait, or until ctx
+// ends) for the scheduler to reserve a device, then adds the device to the
+// container. The reservation lasts until releaseServiceGPU.
+func (e *Engine) reserveServiceGPU(ctx context.Context, p *plugins.Plugin, spec *containers.Spec) error {
+	req, err := gpu.RequestFrom(p.Settings.GPU)
+	if err != nil {
+		return err
+	}
+	id := servicePrefix + spec.ID
+	ch := make(chan serviceGrant, 1)
+	e.dispatchMu.Lock()
+	e.gpu.services[id] = ch
+	e.dispatchMu.Unlock()
+	if err := e.gpu.sched.Submit(ctx, id, req); err != nil {
+		e.grantService(id, serviceGrant{})
+		return fmt.Errorf("gpu: %w", err)
+	}
+
+	var g serviceGrant
+	select {
+	case g = <-ch:
+	case <-ctx.Done():
+		e.grantService(id, serviceGrant{})
+		e.gpu.sched.Release(id)
+		return ctx.Err()
+	}
+	if g.err != nil {
+		return fmt.Errorf("gpu: %w", g.err)
+	}
+
+	e.dispatchMu.Lock()
+	e.gpu.ready[id] = g.res
+	e.dispatchMu.Unlock()
+	if err := e.gpuSpec(jobs.Job{ID: id}, spec); err != nil {
+		e.releaseServiceGPU(spec.ID)
+		return err
+	}
+	return nil
+}
+
+// releaseServiceGPU frees the device of a stopped service instance.
+func (e *Engine) releaseServiceGPU(container string) {
+	id := servicePrefix + container
+	e.dispatchMu.Lock()
+	_, had := e.gpu.ready[id]
+	delete(e.gpu.ready, id)
+	e.dispatchMu.Unlock()
+	if had {
+		if err := e.gpu.sched.Release(id); err != nil && !errors.Is(err, gpu.ErrUnknownJob) {
+			e.log.Warn("gpu: release", "service", container, "err", err)
 		}
 	}
 }

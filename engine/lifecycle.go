@@ -221,6 +221,7 @@ func (e *Engine) runServices(ctx context.Context) {
 				if err := sv.Stop(sctx); err != nil {
 					e.log.Warn("service did not stop cleanly", "tool", tool, "container", sv.ID(), "err", err)
 				}
+				e.releaseServiceGPU(sv.ID())
 			}()
 		}
 	}
@@ -317,6 +318,12 @@ func (e *Engine) startTool(ctx context.Context, p *plugins.Plugin, record bool) 
 	var started []*containers.Service
 	for i := running + 1; i <= n; i++ {
 		spec := serviceSpec(p, containerName(p, i))
+		if p.Settings.GPU.Enabled {
+			if err := e.reserveServiceGPU(ctx, p, &spec); err != nil {
+				res.Error = fmt.Sprintf("instance %d (%s): %v", i, spec.ID, err)
+				break
+			}
+		}
 		sv, err := c.RunService(e.serviceCtx(), spec, containers.ServiceOptions{LogPath: e.serviceLog(spec.ID)})
 		if errors.Is(err, containers.ErrExists) {
 			// A container of that name is left from an earlier run.
@@ -325,6 +332,7 @@ func (e *Engine) startTool(ctx context.Context, p *plugins.Plugin, record bool) 
 			}
 		}
 		if err != nil {
+			e.releaseServiceGPU(spec.ID)
 			res.Error = fmt.Sprintf("instance %d (%s): %v", i, spec.ID, err)
 			break
 		}
@@ -517,6 +525,7 @@ func (e *Engine) stopTool(ctx context.Context, name string, forget bool) ToolRes
 		if err := sv.Stop(ctx); err != nil {
 			errs = append(errs, err.Error())
 		}
+		e.releaseServiceGPU(sv.ID())
 	}
 	if len(svs) > 0 {
 		res.Done = "stopped"
