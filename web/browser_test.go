@@ -7,6 +7,8 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/ventapp/ventapp/internal/cdptest"
 )
 
 // shotDir is where the browser test keeps its screenshots: the test's temp
@@ -28,111 +30,111 @@ func TestBrowser(t *testing.T) {
 	api := &fakeAPI{}
 	srv := httptest.NewServer(Handler(api, Options{DropDir: dropDir, MaxUpload: 1 << 20}))
 	defer srv.Close()
-	b := startBrowser(t)
+	b := cdptest.Start(t)
 
 	t.Run("overview", func(t *testing.T) {
-		b.t = t
-		b.navigate(srv.URL + "/#/")
-		b.waitFor("job counts", `document.getElementById('ov-queued')?.textContent === '7'`)
-		b.waitFor("throughput", `document.getElementById('ov-throughput')?.textContent === '2'`)
-		b.waitFor("gpus", `document.getElementById('ov-gpus')?.textContent === 'not available'`)
+		b.SetT(t)
+		b.Navigate(srv.URL + "/#/")
+		b.WaitFor("job counts", `document.getElementById('ov-queued')?.textContent === '7'`)
+		b.WaitFor("throughput", `document.getElementById('ov-throughput')?.textContent === '2'`)
+		b.WaitFor("gpus", `document.getElementById('ov-gpus')?.textContent === 'not available'`)
 		checks := map[string]string{
 			"#ov-running": "2", "#ov-done": "41", "#ov-failed": "3", "#ov-free": "5.0 GiB",
 			"#ov-folder": "/srv/drop", "#ov-containerd": "ok v2.4.2", "#ov-index": "ok, 12345 documents",
 			"#ov-taps": "not available", "#footer": "ventapp 1.2.3-test · up 1h0m0s",
 		}
 		for sel, want := range checks {
-			if got := b.text(sel); got != want {
+			if got := b.Text(sel); got != want {
 				t.Errorf("%s = %q, want %q", sel, got, want)
 			}
 		}
-		if got := b.text("#ov-plugins"); !strings.HasPrefix(got, "4 installed, 3 built, 3 enabled") {
+		if got := b.Text("#ov-plugins"); !strings.HasPrefix(got, "4 installed, 3 built, 3 enabled") {
 			t.Errorf("plugins = %q", got)
 		}
-		b.waitFor("live indicator", `document.getElementById('conn').textContent.startsWith('live')`)
-		t.Logf("screenshot: %s", b.screenshot(filepath.Join(shotDir(t), "ventapp-overview.png")))
+		b.WaitFor("live indicator", `document.getElementById('conn').textContent.startsWith('live')`)
+		t.Logf("screenshot: %s", b.Screenshot(filepath.Join(shotDir(t), "ventapp-overview.png")))
 	})
 
 	t.Run("search highlights and escapes", func(t *testing.T) {
-		b.t = t
-		b.navigate(srv.URL + "/#/search?q=example.com")
-		b.waitFor("a highlighted hit", `document.querySelector('#results mark')`)
-		if got := b.text("#results mark"); got != "example.com" {
+		b.SetT(t)
+		b.Navigate(srv.URL + "/#/search?q=example.com")
+		b.WaitFor("a highlighted hit", `document.querySelector('#results mark')`)
+		if got := b.Text("#results mark"); got != "example.com" {
 			t.Errorf("highlighted text %q, want example.com", got)
 		}
-		if got := b.text("#results .frag"); got != "query example.com <img src=x onerror=alert(1)>" {
+		if got := b.Text("#results .frag"); got != "query example.com <img src=x onerror=alert(1)>" {
 			t.Errorf("fragment text %q: the markup in the line must show as text", got)
 		}
-		if string(b.eval(`document.querySelectorAll('#results img').length`)) != "0" {
+		if string(b.Eval(`document.querySelectorAll('#results img').length`)) != "0" {
 			t.Error("markup from a search hit became an element")
 		}
-		if got := b.text("#search-summary"); !strings.HasPrefix(got, "1 matching lines") {
+		if got := b.Text("#search-summary"); !strings.HasPrefix(got, "1 matching lines") {
 			t.Errorf("summary %q", got)
 		}
-		t.Logf("screenshot: %s", b.screenshot(filepath.Join(shotDir(t), "ventapp-search.png")))
+		t.Logf("screenshot: %s", b.Screenshot(filepath.Join(shotDir(t), "ventapp-search.png")))
 
-		b.eval(`document.querySelector('#results .job-link').click()`)
-		b.waitFor("the hit's job page",
+		b.Eval(`document.querySelector('#results .job-link').click()`)
+		b.WaitFor("the hit's job page",
 			`document.getElementById('job-fields')?.textContent.includes('/srv/drop/dns.pcap')`)
 	})
 
 	t.Run("bad query shows the parser message", func(t *testing.T) {
-		b.t = t
-		b.navigate(srv.URL + "/#/search")
-		b.waitFor("the search box", `document.getElementById('q')`)
-		b.eval(`document.getElementById('q').value = 'tool:(zeek';
+		b.SetT(t)
+		b.Navigate(srv.URL + "/#/search")
+		b.WaitFor("the search box", `document.getElementById('q')`)
+		b.Eval(`document.getElementById('q').value = 'tool:(zeek';
 			document.getElementById('search-form').requestSubmit()`)
-		b.waitFor("the error", `document.getElementById('search-error').textContent.includes('syntax error')`)
-		if got := b.text("#search-error"); !strings.Contains(got, "unexpected tLPAREN") {
+		b.WaitFor("the error", `document.getElementById('search-error').textContent.includes('syntax error')`)
+		if got := b.Text("#search-error"); !strings.Contains(got, "unexpected tLPAREN") {
 			t.Errorf("error next to the box = %q", got)
 		}
-		if b.text("#results") != "" {
+		if b.Text("#results") != "" {
 			t.Error("results shown for a bad query")
 		}
 	})
 
 	t.Run("jobs list, filter and retry", func(t *testing.T) {
-		b.t = t
-		b.navigate(srv.URL + "/#/jobs")
-		b.waitFor("three jobs", `document.querySelectorAll('#jobs-body tr').length === 3`)
-		if got := b.text("#jobs-body tr td:nth-child(3)"); got != "/srv/drop/http.pcap" {
+		b.SetT(t)
+		b.Navigate(srv.URL + "/#/jobs")
+		b.WaitFor("three jobs", `document.querySelectorAll('#jobs-body tr').length === 3`)
+		if got := b.Text("#jobs-body tr td:nth-child(3)"); got != "/srv/drop/http.pcap" {
 			t.Errorf("first job's file %q", got)
 		}
-		b.eval(`document.getElementById('jobs-state').value = 'failed';
+		b.Eval(`document.getElementById('jobs-state').value = 'failed';
 			document.getElementById('jobs-filter').requestSubmit()`)
-		b.waitFor("one failed job", `document.querySelectorAll('#jobs-body tr').length === 1 &&
+		b.WaitFor("one failed job", `document.querySelectorAll('#jobs-body tr').length === 1 &&
 			document.querySelector('#jobs-body tr td').textContent === '000000000002'`)
 
-		b.eval(`document.querySelector('#jobs-body a').click()`)
-		b.waitFor("the log tail",
+		b.Eval(`document.querySelector('#jobs-body a').click()`)
+		b.WaitFor("the log tail",
 			`document.getElementById('job-log')?.textContent.includes('boom: <bad> packet')`)
-		if got := b.text("#job-fields"); !strings.Contains(got, "exit status 1") {
+		if got := b.Text("#job-fields"); !strings.Contains(got, "exit status 1") {
 			t.Errorf("job fields lack the reason: %q", got)
 		}
-		b.eval(`document.getElementById('job-retry').click()`)
-		b.waitFor("retry done", `document.getElementById('job-msg').textContent.includes('queued again')`)
+		b.Eval(`document.getElementById('job-retry').click()`)
+		b.WaitFor("retry done", `document.getElementById('job-msg').textContent.includes('queued again')`)
 		if !slices.Contains(api.called(), "POST /api/v1/jobs/000000000002/retry") {
 			t.Errorf("the API got %q, want the retry", api.called())
 		}
 	})
 
 	t.Run("upload", func(t *testing.T) {
-		b.t = t
-		b.navigate(srv.URL + "/#/drop")
-		b.waitFor("the drop form", `document.getElementById('drop-file')`)
-		b.eval(`(() => { const dt = new DataTransfer();
+		b.SetT(t)
+		b.Navigate(srv.URL + "/#/drop")
+		b.WaitFor("the drop form", `document.getElementById('drop-file')`)
+		b.Eval(`(() => { const dt = new DataTransfer();
 			dt.items.add(new File(['fake pcap bytes'], 'from-browser.pcap'));
 			document.getElementById('drop-file').files = dt.files;
 			document.getElementById('drop-form').requestSubmit(); })()`)
-		b.waitFor("upload answer", `document.getElementById('drop-msg').textContent.includes('Placed as')`)
+		b.WaitFor("upload answer", `document.getElementById('drop-msg').textContent.includes('Placed as')`)
 		data, err := os.ReadFile(filepath.Join(dropDir, "from-browser.pcap"))
 		if err != nil || string(data) != "fake pcap bytes" {
 			t.Fatalf("uploaded file: %q, %v", data, err)
 		}
 	})
 
-	b.t = t
-	if ex := b.exceptions(); len(ex) > 0 {
+	b.SetT(t)
+	if ex := b.Exceptions(); len(ex) > 0 {
 		t.Errorf("uncaught exceptions in the page: %q", ex)
 	}
 }
@@ -145,40 +147,40 @@ func TestBrowserToken(t *testing.T) {
 	api := &fakeAPI{taps: true}
 	srv := httptest.NewServer(Protect(Handler(api, Options{DropDir: t.TempDir()}), testToken))
 	defer srv.Close()
-	b := startBrowser(t)
+	b := cdptest.Start(t)
 
-	b.navigate(srv.URL + "/#/jobs/000000000003")
-	b.waitFor("the login form", `document.querySelector('form[action="/login"]')`)
-	if got := b.text("#failed"); got == "" {
+	b.Navigate(srv.URL + "/#/jobs/000000000003")
+	b.WaitFor("the login form", `document.querySelector('form[action="/login"]')`)
+	if got := b.Text("#failed"); got == "" {
 		t.Fatal("login page lacks the failure note")
 	}
-	if string(b.eval(`getComputedStyle(document.getElementById('failed')).display`)) != `"none"` {
+	if string(b.Eval(`getComputedStyle(document.getElementById('failed')).display`)) != `"none"` {
 		t.Error("failure note shown before any attempt")
 	}
 
-	b.eval(`document.querySelector('input[name=token]').value = 'wrong';
+	b.Eval(`document.querySelector('input[name=token]').value = 'wrong';
 		document.querySelector('form').submit()`)
-	b.waitFor("the failure note", `location.hash === '#failed' &&
+	b.WaitFor("the failure note", `location.hash === '#failed' &&
 		getComputedStyle(document.getElementById('failed')).display !== 'none'`)
 
-	b.eval(`document.querySelector('input[name=token]').value = '` + testToken + `';
+	b.Eval(`document.querySelector('input[name=token]').value = '` + testToken + `';
 		document.querySelector('form').submit()`)
-	b.waitFor("the overview after login", `document.getElementById('ov-queued')?.textContent === '7'`)
-	b.waitFor("taps panel", `document.getElementById('ov-taps')?.textContent.startsWith('0 taps')`)
-	if string(b.eval(`document.cookie`)) != `""` {
+	b.WaitFor("the overview after login", `document.getElementById('ov-queued')?.textContent === '7'`)
+	b.WaitFor("taps panel", `document.getElementById('ov-taps')?.textContent.startsWith('0 taps')`)
+	if string(b.Eval(`document.cookie`)) != `""` {
 		t.Error("the session cookie is readable from script")
 	}
 
-	b.navigate(srv.URL + "/#/job/000000000002")
-	b.waitFor("job page", `document.getElementById('job-fields')?.textContent.includes('tcpdump-hex')`)
-	b.eval(`document.getElementById('job-retry').click()`)
-	b.waitFor("retry done", `document.getElementById('job-msg').textContent.includes('queued again')`)
+	b.Navigate(srv.URL + "/#/job/000000000002")
+	b.WaitFor("job page", `document.getElementById('job-fields')?.textContent.includes('tcpdump-hex')`)
+	b.Eval(`document.getElementById('job-retry').click()`)
+	b.WaitFor("retry done", `document.getElementById('job-msg').textContent.includes('queued again')`)
 	if !slices.Contains(api.called(), "POST /api/v1/jobs/000000000002/retry") {
 		t.Errorf("the API got %q, want the retry", api.called())
 	}
 
 	// The same action from outside the page, without the CSRF header, is refused.
-	got := string(b.eval(`fetch('/api/v1/jobs/000000000002/cancel', {method: 'POST'}).then(r => r.status)`))
+	got := string(b.Eval(`fetch('/api/v1/jobs/000000000002/cancel', {method: 'POST'}).then(r => r.status)`))
 	if got != "403" {
 		t.Errorf("cookie POST without the CSRF header: status %s, want 403", got)
 	}
