@@ -9,6 +9,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/ventapp/ventapp/pylit"
 )
 
 // errVentPayload is a vent-compatible request this package cannot use.
@@ -192,7 +194,7 @@ func ventMetadata(v any) (map[string]any, error) {
 		if json.Unmarshal([]byte(x), &obj) == nil && obj != nil {
 			return obj, nil
 		}
-		lit, err := parsePyLiteral(x)
+		lit, err := pylit.Parse(x)
 		if err != nil {
 			return nil, fmt.Errorf("%w: metadata %q: %v", errVentPayload, truncate(x, 80), err)
 		}
@@ -244,182 +246,6 @@ func truncate(s string, n int) string {
 		return s[:n] + "…"
 	}
 	return s
-}
-
-// maxPyDepth bounds nesting in parsePyLiteral.
-const maxPyDepth = 32
-
-// parsePyLiteral parses the subset of Python literals that str(dict) of
-// plain data produces: dicts, lists, tuples, strings in either quote,
-// integers, floats, True, False and None. Dict keys become strings.
-func parsePyLiteral(s string) (any, error) {
-	p := &pyParser{s: s}
-	v, err := p.value(0)
-	if err != nil {
-		return nil, err
-	}
-	p.space()
-	if p.i != len(p.s) {
-		return nil, fmt.Errorf("unexpected %q at offset %d", p.s[p.i], p.i)
-	}
-	return v, nil
-}
-
-type pyParser struct {
-	s string
-	i int
-}
-
-func (p *pyParser) space() {
-	for p.i < len(p.s) && strings.IndexByte(" \t\r\n", p.s[p.i]) >= 0 {
-		p.i++
-	}
-}
-
-func (p *pyParser) value(depth int) (any, error) {
-	if depth > maxPyDepth {
-		return nil, fmt.Errorf("nested deeper than %d", maxPyDepth)
-	}
-	p.space()
-	if p.i >= len(p.s) {
-		return nil, errors.New("unexpected end")
-	}
-	switch c := p.s[p.i]; {
-	case c == '{':
-		return p.dict(depth)
-	case c == '[' || c == '(':
-		return p.list(depth, map[byte]byte{'[': ']', '(': ')'}[c])
-	case c == '\'' || c == '"':
-		return p.str()
-	}
-	start := p.i
-	for p.i < len(p.s) && strings.IndexByte(",:]})\t\r\n ", p.s[p.i]) < 0 {
-		p.i++
-	}
-	word := p.s[start:p.i]
-	switch word {
-	case "True":
-		return true, nil
-	case "False":
-		return false, nil
-	case "None":
-		return nil, nil
-	}
-	f, err := strconv.ParseFloat(word, 64)
-	if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-		return nil, fmt.Errorf("unexpected %q at offset %d", word, start)
-	}
-	return f, nil
-}
-
-func (p *pyParser) dict(depth int) (any, error) {
-	p.i++ // {
-	out := map[string]any{}
-	for {
-		p.space()
-		if p.i < len(p.s) && p.s[p.i] == '}' {
-			p.i++
-			return out, nil
-		}
-		k, err := p.value(depth + 1)
-		if err != nil {
-			return nil, err
-		}
-		p.space()
-		if p.i >= len(p.s) || p.s[p.i] != ':' {
-			return nil, fmt.Errorf("missing ':' at offset %d", p.i)
-		}
-		p.i++
-		v, err := p.value(depth + 1)
-		if err != nil {
-			return nil, err
-		}
-		out[pyKey(k)] = v
-		if err := p.sep('}'); err != nil {
-			return nil, err
-		}
-	}
-}
-
-func (p *pyParser) list(depth int, end byte) (any, error) {
-	p.i++ // [ or (
-	out := []any{}
-	for {
-		p.space()
-		if p.i < len(p.s) && p.s[p.i] == end {
-			p.i++
-			return out, nil
-		}
-		v, err := p.value(depth + 1)
-		if err != nil {
-			return nil, err
-		}
-		out = append(out, v)
-		if err := p.sep(end); err != nil {
-			return nil, err
-		}
-	}
-}
-
-// sep consumes a ',' or sees the closing byte (left for the caller).
-func (p *pyParser) sep(end byte) error {
-	p.space()
-	if p.i < len(p.s) && p.s[p.i] == ',' {
-		p.i++
-		return nil
-	}
-	if p.i < len(p.s) && p.s[p.i] == end {
-		return nil
-	}
-	return fmt.Errorf("expected ',' or %q at offset %d", end, p.i)
-}
-
-func (p *pyParser) str() (any, error) {
-	q := p.s[p.i]
-	p.i++
-	var b strings.Builder
-	for p.i < len(p.s) {
-		c := p.s[p.i]
-		p.i++
-		switch {
-		case c == q:
-			return b.String(), nil
-		case c == '\\' && p.i < len(p.s):
-			e := p.s[p.i]
-			p.i++
-			switch e {
-			case 'n':
-				b.WriteByte('\n')
-			case 't':
-				b.WriteByte('\t')
-			case 'r':
-				b.WriteByte('\r')
-			default:
-				b.WriteByte(e)
-			}
-		default:
-			b.WriteByte(c)
-		}
-	}
-	return nil, errors.New("unterminated string")
-}
-
-func pyKey(k any) string {
-	switch x := k.(type) {
-	case string:
-		return x
-	case nil:
-		return "None"
-	case bool:
-		if x {
-			return "True"
-		}
-		return "False"
-	case float64:
-		return strconv.FormatFloat(x, 'g', -1, 64)
-	}
-	b, _ := json.Marshal(k)
-	return string(b)
 }
 
 // pyRepr writes s as Python's repr of a str would, which is how vent's
