@@ -70,5 +70,103 @@ else
 	echo "SKIP: systemd-analyze missing"
 fi
 
+# Install test (opt-in: VENTAPP_PKG_INSTALL=1, root): dpkg -i the .deb on
+# this machine, check what it put where, remove, purge, and check what
+# remains each time. It refuses to run over an existing installation and
+# leaves the machine as it found it.
+install_test() {
+	if [ -e /var/lib/dpkg/info/ventapp.list ] || [ -e /etc/ventapp ] || [ -e /var/lib/ventapp ]; then
+		fail=$((fail + 1))
+		echo "FAIL: install test: ventapp is installed or left files here; not touching them"
+		return
+	fi
+	# What systemd state the scripts may touch, to compare after the purge.
+	snap() {
+		find /etc/systemd/system /var/lib/systemd/deb-systemd-helper-enabled \
+			/var/lib/systemd/deb-systemd-helper-masked -name '*ventapp*' 2>/dev/null | sort
+	}
+	snap >"$work/systemd.before"
+	drop=/opt/vent_files
+	drop_existed=no
+	[ -d "$drop" ] && drop_existed=yes
+	mkdir -p "$drop"
+	keep="$drop/ventapp-pkg-test.$$.pcap"
+	echo "user data" >"$keep"
+
+	# A systemctl that records its calls. With systemd not running
+	# (/run/systemd/system absent) only offline calls (--root=, made by
+	# deb-systemd-helper for presets) may reach the real one; any call to
+	# a running systemd fails, and the check below catches it.
+	mkdir "$work/shim"
+	real=$(command -v systemctl || echo /bin/false)
+	cat >"$work/shim/systemctl" <<-EOF
+	#!/bin/sh
+	echo "systemctl \$*" >>"$work/systemctl.calls"
+	case "\$1" in --root=*) exec "$real" "\$@" ;; esac
+	exit 1
+	EOF
+	chmod 755 "$work/shim/systemctl"
+	: >"$work/systemctl.calls"
+	spath="$work/shim:$PATH"
+
+	if ! PATH="$spath" dpkg -i "$deb" >"$work/dpkg.log" 2>&1; then
+		echo "dpkg -i failed; resolving dependencies with apt-get install -f"
+		PATH="$spath" apt-get install -f -y >>"$work/dpkg.log" 2>&1 || true
+	fi
+	check "installed" sh -c "dpkg-query -W -f='\${Status} \${Version}' ventapp | grep -qx 'install ok installed 9.8.7-1'"
+	check "binary 0755 root:root" sh -c "[ \"\$(stat -c '%a %U:%G' /usr/bin/ventapp)\" = '755 root:root' ]"
+	check "version from the installed binary" sh -c "ventapp version | grep -q 'ventapp v9.8.7 (commit cafe123)'"
+	check "config 0644 root:root" sh -c "[ \"\$(stat -c '%a %U:%G' /etc/ventapp/vent.cfg)\" = '644 root:root' ]"
+	check "config is a conffile" sh -c "dpkg-query -W -f='\${Conffiles}' ventapp | grep -q '^ /etc/ventapp/vent.cfg '"
+	check "state dir 0750 root:root" sh -c "[ \"\$(stat -c '%a %U:%G' /var/lib/ventapp)\" = '750 root:root' ]"
+	check "unit file" sh -c "[ \"\$(stat -c '%a' /lib/systemd/system/ventapp.service)\" = 644 ] &&
+		grep -q '^Type=notify' /lib/systemd/system/ventapp.service"
+	check "drop folder" test -d "$drop"
+	check "enabled for boot" test -L /etc/systemd/system/multi-user.target.wants/ventapp.service
+	check "dpkg -i clean" sh -c "! grep -Ei 'error|warning|failed' '$work/dpkg.log'"
+
+	# The admin's edit to the conffile, and state, must outlive a remove.
+	echo "# local edit" >>/etc/ventapp/vent.cfg
+	echo state >/var/lib/ventapp/jobs.db
+	PATH="$spath" dpkg -r ventapp >"$work/dpkg.log" 2>&1 || true
+	check "removed" sh -c "dpkg-query -W -f='\${Status}' ventapp | grep -qx 'deinstall ok config-files'"
+	check "binary gone after remove" test ! -e /usr/bin/ventapp
+	check "unit gone after remove" test ! -e /lib/systemd/system/ventapp.service
+	check "conffile kept on remove" grep -qx '# local edit' /etc/ventapp/vent.cfg
+	check "state kept on remove" test -f /var/lib/ventapp/jobs.db
+	check "dpkg -r clean" sh -c "! grep -Ei 'error|warning|failed' '$work/dpkg.log'"
+
+	PATH="$spath" dpkg -P ventapp >"$work/dpkg.log" 2>&1 || true
+	check "purged" sh -c "! dpkg-query -W ventapp 2>/dev/null | grep -q ."
+	check "state gone after purge" test ! -e /var/lib/ventapp
+	check "config gone after purge" test ! -e /etc/ventapp
+	check "drop folder's files kept after purge" grep -qx 'user data' "$keep"
+	check "dpkg -P clean" sh -c "! grep -Ei 'error|warning|failed' '$work/dpkg.log'"
+	snap >"$work/systemd.after"
+	check "systemd state as before" cmp "$work/systemd.before" "$work/systemd.after"
+	if [ ! -d /run/systemd/system ]; then
+		check "no systemctl call to a running systemd" sh -c "! grep -v -- ' --root=' '$work/systemctl.calls'"
+	fi
+
+	rm -f "$keep"
+	if [ "$drop_existed" = no ]; then
+		rmdir "$drop" 2>/dev/null || true
+	fi
+	# A failed step above may have left the package behind.
+	if [ -e /var/lib/dpkg/info/ventapp.list ] || dpkg-query -W ventapp >/dev/null 2>&1; then
+		dpkg -P ventapp >/dev/null 2>&1 || true
+	fi
+}
+
+if [ "${VENTAPP_PKG_INSTALL:-}" = 1 ]; then
+	if [ "$(id -u)" -ne 0 ]; then
+		echo "SKIP: install test needs root"
+	elif ! command -v dpkg >/dev/null; then
+		echo "SKIP: install test needs dpkg"
+	else
+		install_test
+	fi
+fi
+
 echo "packaging: $pass passed, $fail failed"
 [ "$fail" -eq 0 ]

@@ -159,10 +159,21 @@ func serveVentTapAPI(ctx context.Context, log *slog.Logger, addr string, h http.
 	}
 }
 
+// supervised is what the main loop needs of the engine; tests stand in a
+// fake that stalls.
+type supervised interface {
+	// Alive returns nil once the engine's own loop has answered.
+	Alive(ctx context.Context) error
+	// Status reports the counters that STATUS= carries.
+	Status() engine.Status
+	// Reload applies a freshly read config.
+	Reload(c *config.Config) []string
+}
+
 // supervise is the daemon's main loop beside the engine: systemd watchdog
 // pings (only while the engine proves alive), STATUS= updates, and config
 // reloads on SIGHUP.
-func supervise(ctx context.Context, env *cliEnv, log *slog.Logger, level *slog.LevelVar, e *engine.Engine,
+func supervise(ctx context.Context, env *cliEnv, log *slog.Logger, level *slog.LevelVar, e supervised,
 	ready <-chan struct{}) {
 	select {
 	case <-ready:
@@ -206,7 +217,7 @@ func supervise(ctx context.Context, env *cliEnv, log *slog.Logger, level *slog.L
 
 // reload re-reads the config. A config with errors is refused whole and the
 // running one stays.
-func reload(env *cliEnv, log *slog.Logger, level *slog.LevelVar, e *engine.Engine) {
+func reload(env *cliEnv, log *slog.Logger, level *slog.LevelVar, e supervised) {
 	daemon.SdNotify(false, daemon.SdNotifyReloading)
 	defer daemon.SdNotify(false, daemon.SdNotifyReady)
 
@@ -222,7 +233,7 @@ func reload(env *cliEnv, log *slog.Logger, level *slog.LevelVar, e *engine.Engin
 	e.Reload(cfg)
 }
 
-func statusLine(e *engine.Engine) string {
+func statusLine(e supervised) string {
 	s := e.Status()
 	ctr := "containerd ok"
 	if !s.Containerd.Healthy {
