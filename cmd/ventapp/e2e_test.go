@@ -281,22 +281,7 @@ func TestEndToEnd(t *testing.T) {
 		{"fields.type:http", "http-get.pcap"},
 	}
 	for _, s := range searches {
-		var res struct {
-			Total uint64 `json:"total"`
-			Hits  []struct {
-				File string `json:"file"`
-			} `json:"hits"`
-		}
-		if err := json.Unmarshal([]byte(a.mustRun("search", "--json", "--limit", "100", s.query)), &res); err != nil {
-			t.Fatal(err)
-		}
-		found := false
-		for _, h := range res.Hits {
-			found = found || filepath.Base(h.File) == s.want
-		}
-		if !found {
-			t.Errorf("search %q: %d hits, none from %s", s.query, res.Total, s.want)
-		}
+		a.waitSearch(s.query, s.want)
 	}
 
 	// A bad query is the user's mistake, with the parser's message.
@@ -327,6 +312,42 @@ func TestEndToEnd(t *testing.T) {
 			t.Errorf("job %s (%s): state %s after the restart", j.ID, filepath.Base(j.File), j.State)
 		}
 	}
+}
+
+// waitSearch waits until a search finds hits from every file named (base
+// names). Output becomes searchable within the index's flush interval of a
+// job's end, so the first try may come too early.
+func (a *appliance) waitSearch(query string, files ...string) {
+	a.t.Helper()
+	var missing []string
+	var total uint64
+	deadline := time.Now().Add(15 * time.Second)
+	for time.Now().Before(deadline) {
+		var res struct {
+			Total uint64 `json:"total"`
+			Hits  []struct {
+				File string `json:"file"`
+			} `json:"hits"`
+		}
+		if err := json.Unmarshal([]byte(a.mustRun("search", "--json", "--limit", "1000", query)), &res); err != nil {
+			a.t.Fatal(err)
+		}
+		found := map[string]bool{}
+		for _, h := range res.Hits {
+			found[filepath.Base(h.File)] = true
+		}
+		missing, total = nil, res.Total
+		for _, f := range files {
+			if !found[f] {
+				missing = append(missing, f)
+			}
+		}
+		if len(missing) == 0 {
+			return
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	a.t.Errorf("search %q: %d hits, none from %v", query, total, missing)
 }
 
 func waitFor(t *testing.T, limit time.Duration, cond func() bool) {
