@@ -145,7 +145,7 @@ type Config struct {
 // sections that are accepted without a warning even where ventapp does not
 // act on them.
 var known = map[string][]string{
-	"main":                 {"files", "services_uri"},
+	"main":                 {"files", "services_uri", "startup_file", "plugin_config_file"},
 	"ventapp":              {"data_dir", "log_level"},
 	"containerd":           {"address", "namespace", "fifo_dir"},
 	"jobs":                 {"workers", "timeout", "max_attempts", "retry_backoff", "shutdown_grace"},

@@ -226,6 +226,7 @@ func (e *Engine) Run(ctx context.Context, ready func()) error {
 	e.connect(ctx, true)
 	run(func() { e.keepConnected(ctx) })
 	run(func() { e.runServices(ctx) }) // service tools marked to run; stopped when ctx ends
+	run(func() { e.runStartup(ctx) })  // ~/.vent_startup.yml, once per content (startup.go)
 
 	for range 2 {
 		run(func() { e.intakeLoop(ctx) })

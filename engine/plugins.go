@@ -164,6 +164,11 @@ func (e *Engine) buildImage(ctx context.Context, c *containers.Client, p *plugin
 		}
 	}
 
+	// vent's ~/.plugin_config.yml fills the tool's config file first.
+	if err := e.FillPluginConfig(p); err != nil {
+		return "", err
+	}
+
 	// A FROM image that is not here yet is pulled when a registry can be
 	// reached (an air-gapped box imports it instead).
 	e.EnsureBaseImages(ctx, p, progress)
