@@ -5,7 +5,10 @@ import (
 	"io"
 	"net/http"
 	"sort"
+	"strconv"
 	"strings"
+
+	"github.com/ventapp/ventapp/engine"
 )
 
 // metrics serves the appliance's counters in the Prometheus text format.
@@ -22,6 +25,19 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	for _, tool := range sortedKeys(st.Running) {
 		m.sample("ventapp_jobs_running", st.Running[tool], "tool", tool)
 	}
+	jm := s.e.Metrics()
+	m.family("ventapp_jobs_finished_total", "counter", "Jobs that ended since the daemon started, by tool and state.")
+	for _, tool := range sortedKeys(jm.Finished) {
+		for st, n := range jm.Finished[tool] {
+			m.sample("ventapp_jobs_finished_total", n, "tool", tool, "state", string(st))
+		}
+	}
+	m.histogram("ventapp_job_duration_seconds", "How long finished jobs ran.", jm.Duration)
+	m.histogram("ventapp_dispatch_wait_seconds", "How long jobs waited between being queued and dispatched.",
+		jm.DispatchWait)
+	m.family("ventapp_containerd_errors_total", "counter", "Failures because containerd was unreachable.")
+	m.sample("ventapp_containerd_errors_total", jm.ContainerdErrors)
+
 	m.family("ventapp_queue_depth", "gauge", "Jobs waiting to run.")
 	m.sample("ventapp_queue_depth", st.Jobs["queued"])
 
@@ -99,6 +115,16 @@ func (p promWriter) sample(name string, v any, labels ...string) {
 		b.WriteByte('}')
 	}
 	fmt.Fprintf(p.w, "%s %v\n", b.String(), v)
+}
+
+func (p promWriter) histogram(name, help string, h engine.Histogram) {
+	p.family(name, "histogram", help)
+	for i, b := range h.Bounds {
+		p.sample(name+"_bucket", h.Counts[i], "le", strconv.FormatFloat(b, 'g', -1, 64))
+	}
+	p.sample(name+"_bucket", h.Count, "le", "+Inf")
+	p.sample(name+"_sum", h.Sum)
+	p.sample(name+"_count", h.Count)
 }
 
 func boolNum(b bool) int {

@@ -109,6 +109,8 @@ func TestMetrics(t *testing.T) {
 		"# TYPE ventapp_queue_depth gauge",
 		"ventapp_index_documents 0",
 		"ventapp_gpu_available 0",
+		"# TYPE ventapp_job_duration_seconds histogram",
+		`ventapp_dispatch_wait_seconds_bucket{le="+Inf"} 0`,
 	} {
 		if !strings.Contains(string(data), want) {
 			t.Errorf("metrics lack %q:\n%s", want, data)

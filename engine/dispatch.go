@@ -85,6 +85,7 @@ func (e *Engine) claim() (jobs.Job, bool, error) {
 	}
 	e.running[j.Tool]++
 	e.counters.jobsStarted.Add(1)
+	e.jobMetrics.dispatched(j)
 	return j, true, nil
 }
 
@@ -357,6 +358,7 @@ func (e *Engine) finish(j jobs.Job, st jobs.State, exit *int, reason string, tai
 		e.log.Error("could not record job end", "job", j.ID, "err", err)
 		return
 	}
+	e.jobMetrics.finish(j, st)
 	switch st {
 	case jobs.Done:
 		e.counters.jobsDone.Add(1)

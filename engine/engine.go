@@ -75,7 +75,8 @@ type Engine struct {
 	intake   chan drop.File
 	inflight sync.Map // path → struct{}: files being hashed now
 
-	counters counters
+	counters   counters
+	jobMetrics jobMetrics
 
 	// lcState holds service tools and lifecycle state (lifecycle.go).
 	lcOnce  sync.Once
@@ -94,6 +95,8 @@ type counters struct {
 	jobsFailed   atomic.Int64
 	jobsRetried  atomic.Int64
 	intakeErrors atomic.Int64
+
+	containerdErrors atomic.Int64
 }
 
 // New opens the state under cfg.DataDir: the job store, the plugin
@@ -395,6 +398,7 @@ func (e *Engine) sweepOrphans(ctx context.Context, c *containers.Client) {
 }
 
 func (e *Engine) setDown(err error) {
+	e.counters.containerdErrors.Add(1)
 	msg := err.Error()
 	if old := e.ctrErr.Swap(&msg); old == nil || *old != msg {
 		e.log.Warn("containerd unavailable; jobs wait until it is back", "address", e.cfg.ContainerdAddress, "err", err)

@@ -401,6 +401,14 @@ async function jobAction(id, act) {
 
 // ---- plugins -------------------------------------------------------------------
 
+const PLUGIN_DOING = {
+  build: 'building…', start: 'starting…', stop: 'stopping…', update: 'updating…',
+  enable: 'enabling…', disable: 'disabling…',
+};
+const PLUGIN_DONE = {
+  build: 'built', start: 'started', stop: 'stopped', update: 'updated', enable: 'enabled', disable: 'disabled',
+};
+
 function pluginsPage(main, _parts, _q, gen) {
   main.append(
     el('h2', {}, 'Plugins'),
@@ -408,7 +416,7 @@ function pluginsPage(main, _parts, _q, gen) {
     el('table', { id: 'plugins-table' },
       el('thead', {}, el('tr', {}, ...['Tool', 'Name', 'Image', 'Built', 'Enabled', 'File types', 'Actions'].map((h) => el('th', {}, h)))),
       el('tbody', { id: 'plugins-body' })));
-  const busy = new Set();
+  const busy = new Map();
 
   const load = async () => {
     let list;
@@ -426,20 +434,30 @@ function pluginsPage(main, _parts, _q, gen) {
       el('td', {}, p.built ? el('span', { class: 'ok' }, 'yes') : 'no'),
       el('td', {}, p.enabled ? el('span', { class: 'ok' }, 'yes') : 'no'),
       el('td', {}, ((p.settings && p.settings.ext_types) || []).join(', ')),
-      el('td', {}, ...['build', 'enable', 'disable'].map((act) => el('button', {
+      el('td', {}, ...pluginActions(p).map((act) => el('button', {
         'data-act': act, 'data-tool': p.name,
         disabled: busy.has(p.name) || (act === 'enable' && p.enabled) || (act === 'disable' && !p.enabled),
         onclick: () => pluginAction(p.name, act),
-      }, busy.has(p.name) && act === 'build' ? 'building…' : act))))));
+      }, busy.has(p.name) && busy.get(p.name) === act ? PLUGIN_DOING[act] : act))))));
   };
 
+  // A service tool (no file types) can be started and stopped; a tool from
+  // a git repository can be updated.
+  function pluginActions(p) {
+    const acts = ['build'];
+    if (!((p.settings && p.settings.ext_types) || []).length) acts.push('start', 'stop');
+    if (p.repo_url) acts.push('update');
+    acts.push('enable', 'disable');
+    return acts;
+  }
+
   async function pluginAction(name, act) {
-    busy.add(name);
-    fill('plugins-msg', el('span', { class: 'muted' }, act + ' ' + name + '…'));
+    busy.set(name, act);
+    fill('plugins-msg', el('span', { class: 'muted' }, PLUGIN_DOING[act] + ' ' + name));
     await load();
     try {
       await api('POST', '/api/v1/plugins/' + encodeURIComponent(name) + '/' + act);
-      fill('plugins-msg', el('span', { class: 'ok' }, name + ': ' + { build: 'built', enable: 'enabled', disable: 'disabled' }[act]));
+      fill('plugins-msg', el('span', { class: 'ok' }, name + ': ' + PLUGIN_DONE[act]));
     } catch (e) {
       fill('plugins-msg', el('span', { class: 'error' }, name + ': ' + act + ' failed: ' + e.message));
     }
