@@ -362,18 +362,38 @@ func (e *Engine) connect(ctx context.Context, sweep bool) bool {
 }
 
 // checkImages marks plugins whose image is no longer in containerd as
-// unbuilt (after a reset, a restore or a removed image), so their jobs
-// wait instead of failing one by one.
+// unbuilt (after a restore onto a new box, or a removed image), so their
+// jobs wait instead of failing one by one, and rebuilds in the background
+// those whose source folder is still at hand.
 func (e *Engine) checkImages(ctx context.Context, c *containers.Client) {
+	var rebuild []string
 	for _, p := range e.reg.List() {
 		if !p.Built {
 			continue
 		}
 		ok, err := c.ImageExists(ctx, p.Image)
-		if err == nil && !ok {
-			e.markUnbuilt(p.Name, fmt.Errorf("%w: %s", containers.ErrImageNotFound, p.Image))
+		if err != nil || ok {
+			continue
+		}
+		e.markUnbuilt(p.Name, fmt.Errorf("%w: %s", containers.ErrImageNotFound, p.Image))
+		if fi, err := os.Stat(p.Dir); err == nil && fi.IsDir() {
+			rebuild = append(rebuild, p.Name)
 		}
 	}
+	if len(rebuild) == 0 {
+		return
+	}
+	go func() {
+		for _, name := range rebuild {
+			if ctx.Err() != nil {
+				return
+			}
+			e.log.Info("rebuilding plugin whose image is missing", "tool", name)
+			if r, err := e.BuildPlugin(ctx, name, nil); err != nil || r.Error != "" {
+				e.log.Warn("rebuild failed; the plugin stays unbuilt", "tool", name, "err", err, "reason", r.Error)
+			}
+		}
+	}()
 }
 
 // sweepOrphans removes containers of jobs that lost their containerd

@@ -407,3 +407,36 @@ func TestReload(t *testing.T) {
 		t.Errorf("Alive: %v", err)
 	}
 }
+
+// TestMissingImageRebuilt covers a restore onto a box without the plugin
+// images: the image is gone, the plugin is marked unbuilt so no job burns
+// its attempts, and the daemon rebuilds it from the source folder.
+func TestMissingImageRebuilt(t *testing.T) {
+	te := startEngine(t, "")
+	te.addPlugin("rb", `echo rebuilt ok`, "ext_types = .rb")
+	p, _ := te.Registry().Get("rb")
+	c, err := te.Containerd()
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	if err := c.RemoveImage(ctx, p.Image); err != nil {
+		t.Fatal(err)
+	}
+
+	te.checkImages(ctx, c)
+	deadline := time.Now().Add(time.Minute)
+	for time.Now().Before(deadline) {
+		if q, _ := te.Registry().Get("rb"); q.Built {
+			break
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	if ok, err := c.ImageExists(ctx, p.Image); err != nil || !ok {
+		t.Fatalf("image %s after the rebuild: %v, %v", p.Image, ok, err)
+	}
+	file := te.dropFile("", "x.rb", "x")
+	if j := te.waitJob("rb", file, time.Minute); j.State != jobs.Done || j.Attempts != 1 {
+		t.Errorf("job after the rebuild: %s after %d attempts (%q)", j.State, j.Attempts, j.Reason)
+	}
+}

@@ -161,7 +161,8 @@ func cmdRestore(ctx context.Context, env *cliEnv, args []string) error {
 		case im.Present:
 			fmt.Fprintf(env.stdout, "image\t%s for %s is present\n", im.Image, im.Tool)
 		case im.Action == "rebuild":
-			fmt.Fprintf(env.stdout, "image\t%s for %s is missing: run `ventapp plugins build %s`\n", im.Image, im.Tool, im.Tool)
+			fmt.Fprintf(env.stdout, "image\t%s for %s is missing: the daemon rebuilds it from the restored "+
+				"source when it starts (or run `ventapp plugins build %s`)\n", im.Image, im.Tool, im.Tool)
 		default:
 			fmt.Fprintf(env.stdout, "image\t%s for %s is missing and its source was not saved: "+
 				"run `ventapp images import FILE`\n", im.Image, im.Tool)
