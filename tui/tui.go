@@ -128,8 +128,10 @@ func Run(ctx context.Context, c Client, in io.Reader, out io.Writer, opts Option
 	if opts.Output == nil {
 		opts.Output = out
 	}
+	// The screen changes at most every refresh or key press, so 20 frames a
+	// second is plenty; bubbletea's default 60 costs CPU on an idle box.
 	p := tea.NewProgram(New(c, opts), tea.WithContext(ctx), tea.WithInput(in), tea.WithOutput(out),
-		tea.WithAltScreen())
+		tea.WithAltScreen(), tea.WithFPS(20))
 	_, err := p.Run()
 	if err != nil && ctx.Err() != nil {
 		return nil
