@@ -48,6 +48,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/plugins", s.listPlugins)
 	s.mux.HandleFunc("POST /api/v1/plugins", s.addPlugin)
 	s.mux.HandleFunc("GET /api/v1/plugins/manifest", s.manifest)
+	s.mux.HandleFunc("GET /api/v1/plugins/builds", s.builds)
 	s.mux.HandleFunc("POST /api/v1/plugins/{name}/build", s.buildPlugin)
 	s.mux.HandleFunc("POST /api/v1/plugins/{name}/enable", s.enablePlugin(true))
 	s.mux.HandleFunc("POST /api/v1/plugins/{name}/disable", s.enablePlugin(false))
@@ -230,6 +231,11 @@ func (s *Server) enablePlugin(on bool) http.HandlerFunc {
 		}
 		writeJSON(w, http.StatusOK, p)
 	}
+}
+
+// builds answers the step each running image build is at, by tool.
+func (s *Server) builds(w http.ResponseWriter, r *http.Request) {
+	writeJSON(w, http.StatusOK, s.e.BuildProgress())
 }
 
 func (s *Server) manifest(w http.ResponseWriter, r *http.Request) {

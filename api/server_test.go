@@ -67,6 +67,7 @@ func TestStatusCodes(t *testing.T) {
 		{"POST", "/api/v1/images/import", "not a tar", 503, "containerd"},
 		{"GET", "/api/v1/taps", "", 200, ""},
 		{"GET", "/api/v1/gpus", "", 200, ""},
+		{"GET", "/api/v1/plugins/builds", "", 200, ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {

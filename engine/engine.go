@@ -78,6 +78,10 @@ type Engine struct {
 	counters   counters
 	jobMetrics jobMetrics
 
+	// builds holds the step each running image build is at, by tool.
+	buildsMu sync.Mutex
+	builds   map[string]string
+
 	// lcState holds service tools and lifecycle state (lifecycle.go).
 	lcOnce  sync.Once
 	lcState *lifecycle
@@ -116,6 +120,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Engine, error) 
 		running: map[string]int{},
 		cancels: map[string]context.CancelFunc{},
 		orphans: map[string]bool{},
+		builds:  map[string]string{},
 		intake:  make(chan drop.File, 4096),
 	}
 	e.liveCfg.Store(liveFrom(cfg))

@@ -130,6 +130,17 @@ func (e *Engine) buildPlugin(ctx context.Context, name string, progress func(str
 		return res
 	}
 
+	// The latest build step is shown while the build runs.
+	e.setBuildStep(p.Name, "starting")
+	defer e.setBuildStep(p.Name, "")
+	upstream := progress
+	progress = func(step string) {
+		e.setBuildStep(p.Name, step)
+		if upstream != nil {
+			upstream(step)
+		}
+	}
+
 	digest, err := e.buildImage(ctx, c, p, progress)
 	if err != nil {
 		res.Error = err.Error()
@@ -186,6 +197,28 @@ func (e *Engine) buildImage(ctx context.Context, c *containers.Client, p *plugin
 		return "", err
 	}
 	return r.Digest, nil
+}
+
+// setBuildStep records the step a running build is at; "" ends it.
+func (e *Engine) setBuildStep(name, step string) {
+	e.buildsMu.Lock()
+	defer e.buildsMu.Unlock()
+	if step == "" {
+		delete(e.builds, name)
+		return
+	}
+	e.builds[name] = step
+}
+
+// BuildProgress returns the step each running build is at, by tool.
+func (e *Engine) BuildProgress() map[string]string {
+	e.buildsMu.Lock()
+	defer e.buildsMu.Unlock()
+	out := make(map[string]string, len(e.builds))
+	for k, v := range e.builds {
+		out[k] = v
+	}
+	return out
 }
 
 // SetEnabled turns dispatching to a plugin on or off.

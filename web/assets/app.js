@@ -420,17 +420,25 @@ function pluginsPage(main, _parts, _q, gen) {
 
   const load = async () => {
     let list;
+    let builds = {};
     try {
       list = await api('GET', '/api/v1/plugins');
     } catch (e) {
       fill('plugins-msg', el('span', { class: 'error' }, e.message));
       return;
     }
+    try {
+      builds = (await api('GET', '/api/v1/plugins/builds')) || {};
+    } catch (e) {
+      builds = {}; // an older daemon has no build progress
+    }
     if (list.length === 0) fill('plugins-msg', el('span', { class: 'muted' }, 'No plugins installed. Add some with `ventapp plugins add DIR`.'));
     fill('plugins-body', list.map((p) => el('tr', {},
       el('td', {}, p.name),
       el('td', {}, p.link_name),
-      el('td', { class: 'path' }, p.image, p.build_error ? el('div', { class: 'error' }, p.build_error) : null),
+      el('td', { class: 'path' }, p.image,
+        builds[p.name] ? el('div', { class: 'muted build-step' }, 'building: ' + builds[p.name]) : null,
+        p.build_error ? el('div', { class: 'error' }, p.build_error) : null),
       el('td', {}, p.built ? el('span', { class: 'ok' }, 'yes') : 'no'),
       el('td', {}, p.enabled ? el('span', { class: 'ok' }, 'yes') : 'no'),
       el('td', {}, ((p.settings && p.settings.ext_types) || []).join(', ')),
