@@ -189,6 +189,10 @@ func TestWebEndToEnd(t *testing.T) {
 			document.getElementById('search-form').requestSubmit()`)
 		b.WaitFor("a hit from dns-udp.pcap",
 			`[...document.querySelectorAll('#results .file-link')].some(a => a.textContent.endsWith('dns-udp.pcap'))`)
+		// The field match is marked in the line's text by the page.
+		if got := b.Text("#results mark"); got != "www.tcpdump.org" {
+			t.Errorf("marked text for a fields.query match: %q, want www.tcpdump.org", got)
+		}
 		b.Eval(`[...document.querySelectorAll('#results .hit')].find(h =>
 			h.querySelector('.file-link').textContent.endsWith('dns-udp.pcap')).querySelector('.job-link').click()`)
 		b.WaitFor("the hit's job page",
@@ -199,8 +203,7 @@ func TestWebEndToEnd(t *testing.T) {
 		}
 	})
 
-	// fields.* values are not stored in the index (index/doc.go), so a
-	// match there has no fragment; a match in the message is highlighted.
+	// A match in the message text comes highlighted by the index.
 	t.Run("search highlights a message match", func(t *testing.T) {
 		b.SetT(t)
 		b.Navigate(w.base + "/#/search?q=" + "www.tcpdump.org")

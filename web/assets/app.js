@@ -602,13 +602,52 @@ async function runSearch(text, offset) {
   fill('search-error');
   const hits = res.hits || [];
   fill('search-summary', res.total + ' matching lines' + (hits.length ? ', showing ' + (offset + 1) + '–' + (offset + hits.length) : ''));
-  fill('results', hits.map(renderHit));
+  const terms = queryTerms(text);
+  fill('results', hits.map((h) => renderHit(h, terms)));
   fill('search-pager',
     offset > 0 ? el('a', { href: hashFor('search', { q: text, offset: Math.max(0, offset - SEARCH_PAGE) }) }, '← previous') : null,
     offset + hits.length < res.total ? el('a', { href: hashFor('search', { q: text, offset: offset + SEARCH_PAGE }) }, 'next →') : null);
 }
 
-function renderHit(h) {
+// queryTerms picks the values a query looks for (`word`, `field:value`,
+// `"a phrase"`), so matches in structured fields, which the index does not
+// highlight, can be marked in the line's text.
+function queryTerms(q) {
+  const out = [];
+  const re = /(?:^|\s)[+-]?(?:[\w.]+:)?("[^"]+"|[^\s()"]+)/g;
+  let m;
+  while ((m = re.exec(q || '')) !== null) {
+    let t = m[1].replace(/^"|"$/g, '');
+    if (/^(AND|OR|NOT)$/.test(t) || /^[<>=]/.test(t) || /[*?]/.test(t) || t.length < 2) continue;
+    out.push(t.toLowerCase());
+  }
+  return out;
+}
+
+// markTerms returns text as text nodes with each occurrence of a term in
+// a <mark>, ignoring case.
+function markTerms(text, terms) {
+  if (!terms.length || !text) return [document.createTextNode(text || '')];
+  const lower = text.toLowerCase();
+  const out = [];
+  let i = 0;
+  while (i < text.length) {
+    let best = -1;
+    let len = 0;
+    for (const t of terms) {
+      const j = lower.indexOf(t, i);
+      if (j >= 0 && (best < 0 || j < best)) { best = j; len = t.length; }
+    }
+    if (best < 0) break;
+    if (best > i) out.push(document.createTextNode(text.slice(i, best)));
+    out.push(el('mark', {}, document.createTextNode(text.slice(best, best + len))));
+    i = best + len;
+  }
+  if (i < text.length) out.push(document.createTextNode(text.slice(i)));
+  return out;
+}
+
+function renderHit(h, terms) {
   const frags = h.fragments || {};
   const body = [];
   const fields = Object.keys(frags).sort((a, b) => (a === 'message' ? -1 : b === 'message' ? 1 : a.localeCompare(b)));
@@ -617,7 +656,7 @@ function renderHit(h) {
       body.push(el('div', { class: 'frag' }, f === 'message' ? null : el('span', { class: 'muted' }, f + ': '), ...fragmentNodes(s)));
     }
   }
-  if (!fields.includes('message')) body.unshift(el('div', { class: 'frag' }, h.message));
+  if (!fields.includes('message')) body.unshift(el('div', { class: 'frag' }, ...markTerms(h.message, terms || [])));
   return el('div', { class: 'hit' },
     el('div', { class: 'meta' },
       h.tool, ' · ',
