@@ -21,16 +21,20 @@ import (
 const backupPath = "/api/v1/backup"
 
 // progress returns a function printing one plain line per step on stderr.
-func (env *cliEnv) progress(quiet bool) func(string) {
+// progress reports a long operation's steps on stderr (a redrawn line on
+// a terminal, plain lines elsewhere); quiet reports nothing. finish ends
+// the report with the outcome.
+func (env *cliEnv) progress(quiet bool, label string) (note func(string), finish func(error)) {
 	if quiet {
-		return nil
+		return nil, func(error) {}
 	}
-	return func(s string) { fmt.Fprintf(env.stderr, "%s\n", s) }
+	p := newProgress(env.stderr, label, 0)
+	return p.note, func(err error) { p.finish(result(err)) }
 }
 
 // cmdBackup writes a backup archive: through the daemon when one answers,
 // else straight from the stopped installation's files.
-func cmdBackup(ctx context.Context, env *cliEnv, args []string) error {
+func cmdBackup(ctx context.Context, env *cliEnv, args []string) (err error) {
 	fs := newFlags(env, "backup")
 	out := fs.String("o", "", "archive to write (default ventapp-backup-<time>.tar.gz; - for stdout)")
 	logs := fs.Bool("logs", false, "include the raw plugin logs (offline backups only)")
@@ -46,10 +50,11 @@ func cmdBackup(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	progress := env.progress(*quiet)
+	progress, finish := env.progress(*quiet, "backup")
 	if progress == nil {
 		progress = func(string) {}
 	}
+	defer func() { finish(err) }()
 
 	name := *out
 	if name == "" {
@@ -146,12 +151,14 @@ func cmdRestore(ctx context.Context, env *cliEnv, args []string) error {
 		return err
 	}
 
-	opts := ops.RestoreOptions{Force: *force, Socket: cfg.Socket, DiscardOld: *discard, Progress: env.progress(*quiet)}
+	note, finish := env.progress(*quiet, "restore")
+	opts := ops.RestoreOptions{Force: *force, Socket: cfg.Socket, DiscardOld: *discard, Progress: note}
 	if c, err := connectContainerd(ctx, cfg); err == nil {
 		defer c.Close()
 		opts.HaveImage = func(ref string) (bool, error) { return c.ImageExists(ctx, ref) }
 	}
 	rep, err := ops.Restore(pos[0], cfg.DataDir, env.restoreConfigPath(cfg), opts)
+	finish(err)
 	if err != nil {
 		return err
 	}
@@ -213,17 +220,20 @@ func cmdReset(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: this removes %s; add --yes to do it", errUsage, what)
 	}
 
+	note, finish := env.progress(*quiet, "reset")
 	plan := ops.ResetPlan{DataDir: cfg.DataDir, DropDir: cfg.Files, Files: *files, Socket: cfg.Socket,
-		Force: *force, Progress: env.progress(*quiet)}
+		Force: *force, Progress: note}
 	c, err := connectContainerd(ctx, cfg)
 	switch {
 	case err == nil:
 		defer c.Close()
 		plan.Containerd = c
 	case !*skipCtrd:
+		finish(err)
 		return fmt.Errorf("%w; nothing was removed (use --skip-containerd to reset only the state)", err)
 	}
 	rep, err := ops.Reset(ctx, plan)
+	finish(err)
 	printReport(env, rep)
 	return err
 }

@@ -20,6 +20,7 @@ type progress struct {
 	total int64 // 0: unknown
 
 	mu      sync.Mutex
+	detail  string // the current sub-step, see note
 	done    int64
 	start   time.Time
 	quarter int // last quarter reported on a non-terminal
@@ -64,6 +65,17 @@ func (p *progress) add(n int64) {
 	}
 }
 
+// note reports a sub-step: shown after the label on a terminal, one plain
+// line each elsewhere.
+func (p *progress) note(s string) {
+	p.mu.Lock()
+	p.detail = s
+	p.mu.Unlock()
+	if !p.tty {
+		fmt.Fprintf(p.w, "%s: %s\n", p.label, s)
+	}
+}
+
 // finish ends the report with a result word such as "done" or "failed".
 func (p *progress) finish(result string) {
 	if p.tty {
@@ -98,20 +110,27 @@ func (p *progress) redraw() {
 // line renders the terminal line: label, bar or counter, elapsed time.
 func (p *progress) line(width int) string {
 	p.mu.Lock()
-	done, total := p.done, p.total
+	done, total, detail := p.done, p.total, p.detail
 	p.mu.Unlock()
+	label := p.label
+	if detail != "" {
+		label += ": " + detail
+		if len(label) > 70 {
+			label = label[:67] + "..."
+		}
+	}
 	elapsed := time.Since(p.start).Round(time.Second)
 	switch {
 	case total > 0:
 		frac := min(float64(done)/float64(total), 1)
 		n := int(frac * float64(width))
-		return fmt.Sprintf("%s [%s%s] %3.0f%% %s/%s %s", p.label, strings.Repeat("=", n),
+		return fmt.Sprintf("%s [%s%s] %3.0f%% %s/%s %s", label, strings.Repeat("=", n),
 			strings.Repeat(" ", width-n), frac*100, humanBytes(uint64(done)), humanBytes(uint64(total)), elapsed)
 	case done > 0:
-		return fmt.Sprintf("%s %s %s", p.label, humanBytes(uint64(done)), elapsed)
+		return fmt.Sprintf("%s %s %s", label, humanBytes(uint64(done)), elapsed)
 	default:
 		spin := `|/-\`[int(time.Since(p.start)/(250*time.Millisecond))%4]
-		return fmt.Sprintf("%s %c %s", p.label, spin, elapsed)
+		return fmt.Sprintf("%s %c %s", label, spin, elapsed)
 	}
 }
 
