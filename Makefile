@@ -21,7 +21,7 @@ help:
 export CGO_CFLAGS ?= -O2 -Wno-deprecated-declarations
 
 build:
-	CGO_ENABLED=1 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o bin/ventapp ./cmd/ventapp
+	CGO_ENABLED=1 $(GO) build -trimpath -buildmode=pie -ldflags '$(LDFLAGS)' -o bin/ventapp ./cmd/ventapp
 
 example:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '-s -w' -o $(EXAMPLE)/pcap-summary ./$(EXAMPLE)

@@ -16,7 +16,7 @@ check() { # check NAME COMMAND...
 }
 
 cd "$root"
-CGO_ENABLED=0 go build -trimpath -ldflags '-s -w -X main.version=v9.8.7 -X main.commit=cafe123' \
+CGO_CFLAGS="-O2 -Wno-deprecated-declarations" CGO_ENABLED=1 go build -trimpath -buildmode=pie -ldflags '-s -w -X main.version=v9.8.7 -X main.commit=cafe123' \
 	-o "$work/ventapp" ./cmd/ventapp
 (cd packaging && go run ./cmd/mkpkg -bin "$work/ventapp" -version v9.8.7 -commit cafe123 \
 	-defaults ../config/default.cfg -out "$work/dist") >"$work/built"
@@ -32,7 +32,7 @@ if command -v dpkg-deb >/dev/null; then
 		check "deb holds $p" grep -q " $p\$" "$work/list"
 	done
 	check "deb conffile" sh -c "dpkg-deb -I '$deb' conffiles | grep -qx /etc/ventapp/vent.cfg"
-	check "deb depends" sh -c "dpkg-deb -f '$deb' Depends | grep -qx 'containerd, runc'"
+	check "deb depends" sh -c "dpkg-deb -f '$deb' Depends | tr -d ' ' | tr ',' '\\n' | sort | tr '\\n' ' ' | grep -qx 'containerd libc6 libpcap0.8 runc '"
 	check "deb version" sh -c "dpkg-deb -f '$deb' Version | grep -qx '9.8.7-1'"
 	mkdir "$work/x"
 	dpkg-deb -x "$deb" "$work/x"
@@ -57,8 +57,8 @@ else
 fi
 
 if command -v lintian >/dev/null; then
-	check "lintian: no errors or warnings except no-manual-page" sh -c \
-		"! lintian --tag-display-limit 0 '$deb' 2>/dev/null | grep -E '^[EW]:' | grep -v no-manual-page"
+	check "lintian: no errors or warnings" sh -c \
+		"! lintian --tag-display-limit 0 '$deb' 2>/dev/null | grep -E '^[EW]:'"
 else
 	echo "SKIP: lintian missing"
 fi

@@ -74,7 +74,7 @@ type options struct {
 // build writes every requested package and returns their paths.
 func build(o options) ([]string, error) {
 	version := packageVersion(o.version)
-	deps, err := depends(o.bin)
+	deps, rpmDeps, err := depends(o.bin)
 	if err != nil {
 		return nil, err
 	}
@@ -98,6 +98,10 @@ func build(o options) ([]string, error) {
 		return nil, err
 	}
 	if err := writeChangelog(changelog, version, o.commit, o.maintainer); err != nil {
+		return nil, err
+	}
+	manPage := filepath.Join(gen, "ventapp.1.gz")
+	if err := writeManPage(filepath.Join(o.dir, "ventapp.1"), manPage); err != nil {
 		return nil, err
 	}
 
@@ -124,7 +128,8 @@ func build(o options) ([]string, error) {
 	cl.Packager = "deb"
 	ov := file(filepath.Join(o.dir, "deb", "lintian-overrides"), "/usr/share/lintian/overrides/ventapp", 0o644)
 	ov.Packager = "deb"
-	contents = append(contents, debUnit, rpmUnit, cr, cl, ov)
+	man := file(manPage, "/usr/share/man/man1/ventapp.1.gz", 0o644)
+	contents = append(contents, debUnit, rpmUnit, cr, cl, ov, man)
 
 	script := func(format, name string) string { return filepath.Join(o.dir, format, name) }
 	cfg := nfpm.Config{
@@ -145,7 +150,7 @@ func build(o options) ([]string, error) {
 				PreRemove:   script("deb", "prerm"),
 				PostRemove:  script("deb", "postrm"),
 			}},
-			"rpm": {Depends: deps, Scripts: nfpm.Scripts{
+			"rpm": {Depends: rpmDeps, Scripts: nfpm.Scripts{
 				PostInstall: script("rpm", "post.sh"),
 				PreRemove:   script("rpm", "preun.sh"),
 				PostRemove:  script("rpm", "postun.sh"),
@@ -221,25 +226,32 @@ func packageVersion(v string) string {
 	return "0.0.0+git." + strings.Trim(clean, ".")
 }
 
-// depends lists the package dependencies: containerd and runc always, and
-// the libpcap runtime when the binary links it (a cgo build).
-func depends(bin string) ([]string, error) {
-	deps := []string{"containerd", "runc"}
+// depends lists the package dependencies, with Debian's and the rpm
+// distributions' names: containerd and runc always, and the C library and
+// libpcap runtime when the binary links them (a cgo build).
+func depends(bin string) (deb, rpm []string, err error) {
+	deb = []string{"containerd", "runc"}
+	rpm = []string{"containerd", "runc"}
 	f, err := elf.Open(bin)
 	if err != nil {
-		return nil, fmt.Errorf("binary %s: %w", bin, err)
+		return nil, nil, fmt.Errorf("binary %s: %w", bin, err)
 	}
 	defer f.Close()
 	libs, err := f.ImportedLibraries()
 	if err != nil {
-		return nil, fmt.Errorf("binary %s: %w", bin, err)
+		return nil, nil, fmt.Errorf("binary %s: %w", bin, err)
 	}
 	for _, l := range libs {
-		if strings.HasPrefix(l, "libpcap.so") {
-			deps = append(deps, "libpcap0.8")
+		switch {
+		case strings.HasPrefix(l, "libc.so"):
+			deb = append(deb, "libc6")
+			rpm = append(rpm, "glibc")
+		case strings.HasPrefix(l, "libpcap.so"):
+			deb = append(deb, "libpcap0.8")
+			rpm = append(rpm, "libpcap")
 		}
 	}
-	return deps, nil
+	return deb, rpm, nil
 }
 
 // commentedConfig turns the defaults into the shipped /etc/ventapp/vent.cfg:
@@ -278,6 +290,24 @@ func writeChangelog(path, version, commit, maintainer string) error {
 		return err
 	}
 	return os.WriteFile(path, buf.Bytes(), 0o644)
+}
+
+// writeManPage gzips the man page at src into dst, reproducibly.
+func writeManPage(src, dst string) error {
+	text, err := os.ReadFile(src)
+	if err != nil {
+		return err
+	}
+	var buf bytes.Buffer
+	zw, err := gzip.NewWriterLevel(&buf, gzip.BestCompression)
+	if err != nil {
+		return err
+	}
+	zw.Write(text)
+	if err := zw.Close(); err != nil {
+		return err
+	}
+	return os.WriteFile(dst, buf.Bytes(), 0o644)
 }
 
 // sourceDateEpoch is SOURCE_DATE_EPOCH when set (reproducible builds), else now.
