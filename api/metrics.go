@@ -52,6 +52,8 @@ func (s *Server) metrics(w http.ResponseWriter, r *http.Request) {
 	m.family("ventapp_index_documents", "gauge", "Output lines in the search index.")
 	m.sample("ventapp_index_documents", st.Index.Docs)
 	ix := s.e.Index().Stats()
+	m.family("ventapp_index_bytes", "gauge", "Size of the search index on disk.")
+	m.sample("ventapp_index_bytes", ix.BytesOnDisk)
 	m.family("ventapp_index_lines_per_second", "gauge", "Recent index ingest rate.")
 	m.sample("ventapp_index_lines_per_second", ix.LinesPerSecond)
 	m.family("ventapp_index_dropped_total", "counter", "Output lines lost in failed index batches.")
