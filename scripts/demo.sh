@@ -68,16 +68,19 @@ $VENTAPP plugins add examples/plugins/pcap-summary
 $VENTAPP plugins list
 
 say "drop the sample captures from $PCAPS"
+num() { echo "$1" | grep -o "\"$2\": [0-9]*" | head -1 | grep -o '[0-9]*$'; }
+s=$($VENTAPP status --json)
+before=$(( $(num "$s" done) + $(num "$s" failed) ))
 files=$(find "$PCAPS" -type f \( -name '*.pcap' -o -name '*.pcapng' \) | sort)
+n=$(echo "$files" | wc -l)
 # shellcheck disable=SC2086
 $VENTAPP drop $files >/dev/null
-echo "dropped $(echo "$files" | wc -l) files"
+echo "dropped $n files"
 
 say "wait for the jobs"
-num() { echo "$1" | grep -o "\"$2\": [0-9]*" | head -1 | grep -o '[0-9]*$'; }
 for _ in $(seq 240); do
 	s=$($VENTAPP status --json)
-	if [ "$(num "$s" queued)" = 0 ] && [ "$(num "$s" running)" = 0 ] && [ "$(num "$s" done)" != 0 ]; then
+	if [ $(( $(num "$s" done) + $(num "$s" failed) )) -ge $((before + n)) ]; then
 		break
 	fi
 	sleep 0.5
