@@ -470,3 +470,34 @@ func TestPullBaseImages(t *testing.T) {
 		t.Errorf("progress for an unreachable registry: %q", steps)
 	}
 }
+
+// TestServicesComeBackAfterRestart stops the daemon's engine while a
+// service tool runs and starts a new engine on the same data dir and
+// containerd: the service is started again, as vent's started tools were.
+func TestServicesComeBackAfterRestart(t *testing.T) {
+	te := startEngine(t, "")
+	te.addPlugin("echoer", webScript, "")
+	if res, err := te.StartTools(context.Background(), []string{"echoer"}); err != nil || res[0].Error != "" {
+		t.Fatalf("start: %+v %v", res, err)
+	}
+
+	// The first daemon stops (its services stop with it).
+	te.cancel()
+	<-te.done
+	te.done <- nil // for the test's cleanup
+	te.Close()
+
+	e2, err := New(te.Config(), te.log, "test")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- e2.Run(ctx, nil) }()
+	t.Cleanup(func() { cancel(); <-done; e2.Close() })
+
+	eventually(t, time.Minute, "the service running again", func() bool {
+		svcs, err := e2.Services(context.Background())
+		return err == nil && len(svcs) == 1 && svcs[0].Tool == "echoer" && svcs[0].Status.Running
+	})
+}
