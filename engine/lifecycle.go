@@ -823,10 +823,7 @@ func (e *Engine) rebuild(ctx context.Context, c *containers.Client, p *plugins.P
 	progress func(string)) (string, error) {
 	e.EnsureBaseImages(ctx, p, progress)
 	nctx := namespaces.WithNamespace(ctx, e.cfg.ContainerdNamespace)
-	r, err := builder.Build(nctx, c.Raw(), builder.Options{
-		ContextDir: p.Dir, Dockerfile: p.Dockerfile, Tag: p.Image, Labels: p.ImageLabels(),
-		Progress: progress, Logger: e.log.With("part", "build", "tool", p.Name),
-	})
+	r, err := builder.Build(nctx, c.Raw(), e.buildOptions(p, progress))
 	if err != nil {
 		return "", err
 	}

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
@@ -185,18 +186,27 @@ func (e *Engine) buildImage(ctx context.Context, c *containers.Client, p *plugin
 	e.EnsureBaseImages(ctx, p, progress)
 
 	nctx := namespaces.WithNamespace(ctx, e.cfg.ContainerdNamespace)
-	r, err := builder.Build(nctx, c.Raw(), builder.Options{
-		ContextDir: p.Dir,
-		Dockerfile: p.Dockerfile,
-		Tag:        p.Image,
-		Labels:     p.ImageLabels(),
-		Progress:   progress,
-		Logger:     e.log.With("part", "build", "tool", p.Name),
-	})
+	r, err := builder.Build(nctx, c.Raw(), e.buildOptions(p, progress))
 	if err != nil {
 		return "", err
 	}
 	return r.Digest, nil
+}
+
+// buildOptions are the builder options for a plugin's image: its folder
+// and Dockerfile, vent's labels, the RUN cache under the data dir, and the
+// FIFO folder of the configured containerd.
+func (e *Engine) buildOptions(p *plugins.Plugin, progress func(string)) builder.Options {
+	return builder.Options{
+		ContextDir: p.Dir,
+		Dockerfile: p.Dockerfile,
+		Tag:        p.Image,
+		Labels:     p.ImageLabels(),
+		CacheDir:   filepath.Join(e.cfg.DataDir, "build-cache"),
+		FIFODir:    e.cfg.ContainerdFIFODir,
+		Progress:   progress,
+		Logger:     e.log.With("part", "build", "tool", p.Name),
+	}
 }
 
 // setBuildStep records the step a running build is at; "" ends it.
