@@ -103,6 +103,7 @@ type build struct {
 	opts     Options
 	log      *slog.Logger
 	df       *dockerfile
+	dfData   []byte // the Dockerfile's bytes, for the build key
 	stages   []*stage
 	target   int // index of the stage to tag
 	bc       *buildContext
@@ -133,6 +134,21 @@ func Build(ctx context.Context, c *client.Client, opts Options) (Result, error) 
 		return Result{}, err
 	}
 
+	// With a cache, a build whose every input is unchanged returns the
+	// image it made last time without touching anything.
+	key, keyed := "", false
+	if b.cache != nil {
+		key, keyed = b.buildKey(ctx, c)
+		if keyed {
+			if res, ok := cachedResult(ctx, c, opts.Tag, key); ok {
+				if opts.Progress != nil {
+					opts.Progress(" ---> Using cached image " + res.Digest)
+				}
+				return res, nil
+			}
+		}
+	}
+
 	leased, done, err := c.WithLease(ctx, leases.WithRandomID(), leases.WithExpiration(time.Hour))
 	if err != nil {
 		return Result{}, fmt.Errorf("create build lease: %w", err)
@@ -143,6 +159,11 @@ func Build(ctx context.Context, c *client.Client, opts Options) (Result, error) 
 	// being deleted.
 	if derr := done(ctx); derr != nil {
 		b.log.Warn("release build lease", "err", derr)
+	}
+	if err == nil && keyed {
+		if rerr := recordKey(ctx, c, key, res); rerr != nil {
+			b.log.Warn("record build key", "err", rerr)
+		}
 	}
 	return res, err
 }
@@ -185,6 +206,7 @@ func prepare(opts Options) (*build, error) {
 	if b.df, err = parseDockerfile(filepath.Base(dfPath), data); err != nil {
 		return nil, err
 	}
+	b.dfData = data
 	if b.stages, err = splitStages(b.df, opts.BuildArgs, b.platform); err != nil {
 		return nil, err
 	}

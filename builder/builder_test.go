@@ -448,3 +448,57 @@ func TestRebuildWritesNothing(t *testing.T) {
 		t.Fatalf("rebuild added blobs: %d -> %d", before, after)
 	}
 }
+
+// TestWholeBuildCache checks that with a CacheDir an unchanged rebuild
+// returns the image it made without building, and that any changed input,
+// or a tag moved by a build without the cache, builds again.
+func TestWholeBuildCache(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{"a": "1"})
+	const df = "FROM scratch\nCOPY a /a\n"
+	const tag = "ventapp-test/whole:latest"
+	cacheDir := t.TempDir()
+	var steps []string
+	withCache := func(o *Options) {
+		o.CacheDir = cacheDir
+		o.Progress = func(s string) { steps = append(steps, s) }
+	}
+	cached := func() bool {
+		return len(steps) == 1 && strings.Contains(steps[0], "Using cached image")
+	}
+
+	first := e.mustBuild(t, dir, df, tag, withCache)
+	if cached() {
+		t.Fatal("the first build came from the cache")
+	}
+
+	steps = nil
+	if again := e.mustBuild(t, dir, df, tag, withCache); again != first || !cached() {
+		t.Fatalf("unchanged rebuild: %+v (steps %q), want %+v from the cache", again, steps, first)
+	}
+
+	// A changed input builds again.
+	writeFiles(t, dir, map[string]string{"a": "2"})
+	steps = nil
+	changed := e.mustBuild(t, dir, df, tag, withCache)
+	if cached() || changed.Digest == first.Digest {
+		t.Fatalf("changed input: %+v (steps %q)", changed, steps)
+	}
+
+	// The tag moves through a build without the cache; going back to the
+	// first inputs must not return the moved tag's image.
+	writeFiles(t, dir, map[string]string{"a": "1"})
+	steps = nil
+	if back := e.mustBuild(t, dir, df, tag, withCache); back.Digest != first.Digest {
+		t.Fatalf("back to the first inputs: %s, want %s", back.Digest, first.Digest)
+	}
+	writeFiles(t, dir, map[string]string{"a": "3"})
+	other := e.mustBuild(t, dir, df, tag, nil)
+	writeFiles(t, dir, map[string]string{"a": "1"})
+	steps = nil
+	res := e.mustBuild(t, dir, df, tag, withCache)
+	if res.Digest != first.Digest || res.Digest == other.Digest {
+		t.Errorf("after the tag moved: %s, want %s (not %s)", res.Digest, first.Digest, other.Digest)
+	}
+}
