@@ -74,15 +74,7 @@ func rxCounters(b *testing.B, ns, nic string) linkCounters {
 // the socket accepted.
 func (p *vethPair) pacedUDP(b *testing.B, rate, size int, d time.Duration) int {
 	b.Helper()
-	var conn *net.UDPConn
-	err := inNetns("/run/netns/"+p.peerNS, func() error {
-		var err error
-		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(p.peerAddr)})
-		return err
-	})
-	if err != nil {
-		b.Fatalf("udp socket in %s: %v", p.peerNS, err)
-	}
+	conn := p.peerSocket(b)
 	defer conn.Close()
 	dst := &net.UDPAddr{IP: net.ParseIP(p.capAddr), Port: benchPort}
 	payload := make([]byte, size)

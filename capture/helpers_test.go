@@ -95,20 +95,27 @@ func (p *vethPair) link(t testing.TB) {
 
 func (p *vethPair) capPath() string { return "/run/netns/" + p.capNS }
 
-// sendUDP sends n datagrams of size bytes from the peer namespace to the
-// capture end's port.
-func (p *vethPair) sendUDP(t testing.TB, port, n, size int) {
+// peerSocket opens a UDP socket in the peer namespace. It is unconnected,
+// so the port-unreachable answers cannot fail sends.
+func (p *vethPair) peerSocket(t testing.TB) *net.UDPConn {
 	t.Helper()
 	var conn *net.UDPConn
 	err := inNetns("/run/netns/"+p.peerNS, func() error {
 		var err error
-		// Unconnected, so the port-unreachable answers cannot fail sends.
 		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(p.peerAddr)})
 		return err
 	})
 	if err != nil {
 		t.Fatalf("udp socket in %s: %v", p.peerNS, err)
 	}
+	return conn
+}
+
+// sendUDP sends n datagrams of size bytes from the peer namespace to the
+// capture end's port.
+func (p *vethPair) sendUDP(t testing.TB, port, n, size int) {
+	t.Helper()
+	conn := p.peerSocket(t)
 	defer conn.Close()
 	dst := &net.UDPAddr{IP: net.ParseIP(p.capAddr), Port: port}
 	payload := make([]byte, size)
