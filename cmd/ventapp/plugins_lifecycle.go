@@ -194,7 +194,7 @@ func exportTools(ctx context.Context, env *cliEnv, c *api.Client, names []string
 		return fmt.Errorf("%w: plugins export TOOL... -o bundle.tar", errUsage)
 	}
 	q := url.Values{"tool": names}
-	if err := downloadTo(ctx, c, "/api/v1/plugins/export", q, out); err != nil {
+	if err := downloadTo(ctx, env, c, "/api/v1/plugins/export", q, out); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "wrote %s (%s)\n", out, strings.Join(names, ", "))
@@ -229,7 +229,7 @@ func exportImages(ctx context.Context, env *cliEnv, c *api.Client, refs []string
 	if len(refs) == 0 || out == "" {
 		return fmt.Errorf("%w: images export IMAGE... -o images.tar", errUsage)
 	}
-	if err := downloadTo(ctx, c, "/api/v1/images/export", url.Values{"ref": refs}, out); err != nil {
+	if err := downloadTo(ctx, env, c, "/api/v1/images/export", url.Values{"ref": refs}, out); err != nil {
 		return err
 	}
 	fmt.Fprintf(env.stdout, "wrote %s (%s)\n", out, strings.Join(refs, ", "))
@@ -267,13 +267,13 @@ func pullImages(ctx context.Context, env *cliEnv, c *api.Client, refs []string) 
 
 // downloadTo saves a GET answer to path through a temporary file, so a
 // failed download leaves no partial file.
-func downloadTo(ctx context.Context, c *api.Client, route string, q url.Values, path string) error {
+func downloadTo(ctx context.Context, env *cliEnv, c *api.Client, route string, q url.Values, path string) error {
 	tmp, err := os.CreateTemp(filepath.Dir(path), "."+filepath.Base(path)+".part-*")
 	if err != nil {
 		return err
 	}
 	defer os.Remove(tmp.Name())
-	p := newProgress(os.Stderr, "writing "+path, 0)
+	p := newProgress(env.stderr, "writing "+path, 0)
 	err = c.Get(ctx, route, q, p.writer(tmp))
 	p.finish(result(err))
 	if err != nil {
