@@ -295,18 +295,29 @@ func BenchmarkTapWriteRate(b *testing.B) {
 	b.Logf("dd: %.0f MB/s sequential write to %s", disk/1e6, dir)
 
 	for _, mtu := range []int{9000, 65000} {
-		for _, withTcpdump := range []bool{false, true} {
+		for _, c := range []struct {
+			withTcpdump bool
+			// pace, when not 0, offers that multiple of the disk's speed
+			// instead of sending as fast as the socket takes datagrams.
+			pace float64
+		}{{false, 0}, {true, 0}, {false, 1.25}, {true, 1.25}} {
+			withTcpdump := c.withTcpdump
 			name := fmt.Sprintf("mtu=%d/tap-only", mtu)
 			td := ""
 			if withTcpdump {
 				name, td = fmt.Sprintf("mtu=%d/with-tcpdump", mtu), tcpdump
+			}
+			rate := 0
+			if c.pace > 0 {
+				rate = int(c.pace * disk / float64(mtu-28))
+				name += fmt.Sprintf("/paced=%.2fx-disk", c.pace)
 			}
 			b.Run(name, func(b *testing.B) {
 				for _, ns := range []struct{ ns, nic string }{{p.capNS, p.capIf}, {p.peerNS, p.peerIf}} {
 					ipCmd(b, "-n", ns.ns, "link", "set", "dev", ns.nic, "mtu", fmt.Sprint(mtu))
 				}
 				for i := range b.N {
-					r := runSideBySide(b, p, m, td, fmt.Sprintf("w%d-%v-%d", mtu, withTcpdump, i), 0, mtu-28)
+					r := runSideBySide(b, p, m, td, fmt.Sprintf("w%d-%v-%d", mtu, withTcpdump, i), rate, mtu-28)
 					link := float64(r.arrived.Bytes) / benchDuration.Seconds()
 					// The tap's bytes over the send time; the file is fsynced at Stop.
 					tapRate := float64(r.tapBytes) / benchDuration.Seconds()
@@ -314,6 +325,7 @@ func BenchmarkTapWriteRate(b *testing.B) {
 					b.ReportMetric(disk/1e6, "disk-MB/s")
 					b.ReportMetric(link/1e6, "link-MB/s")
 					b.ReportMetric(tapRate/1e6, "tap-MB/s")
+					b.ReportMetric(tapRate/disk*100, "tap%disk")
 					b.ReportMetric(float64(r.tapKept)/sent*100, "tap%kept")
 					if withTcpdump {
 						b.ReportMetric(float64(r.tcpKept)/sent*100, "tcpdump%kept")

@@ -21,6 +21,13 @@
 // matched produces no file at all: vent wrote an empty capture every
 // interval and its pipeline then reported each as invalid.
 //
+// Writing is a two-stage pipeline: the goroutine reading the ring copies
+// each packet into one of three 4 MiB buffers, and a second goroutine
+// writes full buffers to the file. Reading the ring and the write system
+// calls so run on different CPUs; the ring is read on while a write is in
+// the kernel, until all three buffers wait to be written. Files are
+// classic pcap with microsecond timestamps, as tcpdump -w writes them.
+//
 // A Manager keeps taps (config, state, reason, counters) in a bbolt bucket
 // "taps", runs them, resumes the running ones after a restart, and serves
 // them over HTTP: JSON under /api/v1/taps (Handler) and vent's ncontrol

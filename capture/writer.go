@@ -1,7 +1,6 @@
 package capture
 
 import (
-	"bufio"
 	"errors"
 	"fmt"
 	"os"
@@ -12,7 +11,6 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 	"golang.org/x/sys/unix"
 
 	"github.com/ventapp/ventapp/drop"
@@ -22,7 +20,6 @@ import (
 const (
 	pcapFileHeaderLen   = 24
 	pcapRecordHeaderLen = 16
-	writeBufferSize     = 256 << 10
 )
 
 // rotator writes one tap's packets into pcap files: each is created in the
@@ -36,10 +33,12 @@ type rotator struct {
 	snaplen    int
 	maxBytes   int64
 
+	// bufs is the write pipeline's memory, made on the first file.
+	bufs *bufferSet
+
 	// The file being written; f is nil between files.
 	f       *os.File
-	bw      *bufio.Writer
-	w       *pcapgo.Writer
+	w       *pcapWriter
 	tmp     string
 	start   time.Time // names the file
 	size    int64
@@ -78,9 +77,8 @@ func (r *rotator) write(start time.Time, ci gopacket.CaptureInfo, data []byte) (
 		}
 	}
 
-	ci.CaptureLength = len(data)
-	if err := r.w.WritePacket(ci, data); err != nil {
-		return done, fmt.Errorf("writing %s: %w", r.tmp, err)
+	if err := r.w.writePacket(ci, data); err != nil {
+		return done, err
 	}
 	r.size += pcapRecordHeaderLen + int64(len(data))
 	r.packets++
@@ -97,14 +95,12 @@ func (r *rotator) open(start time.Time) error {
 	if err != nil {
 		return fmt.Errorf("creating %s: %w", tmp, err)
 	}
-	r.f, r.tmp, r.start = f, tmp, start
-	r.bw = bufio.NewWriterSize(f, writeBufferSize)
-	r.w = pcapgo.NewWriter(r.bw)
-	r.size, r.packets = pcapFileHeaderLen, 0
-	if err := r.w.WriteFileHeader(uint32(r.snaplen), r.link); err != nil {
-		r.abort()
-		return fmt.Errorf("writing %s: %w", tmp, err)
+	if r.bufs == nil {
+		r.bufs = newBufferSet()
 	}
+	r.f, r.tmp, r.start = f, tmp, start
+	r.w = newPcapWriter(f, tmp, r.bufs, r.snaplen, r.link)
+	r.size, r.packets = pcapFileHeaderLen, 0
 	return nil
 }
 
@@ -115,7 +111,7 @@ func (r *rotator) finish() (*delivered, error) {
 	if r.f == nil {
 		return nil, nil
 	}
-	err := r.bw.Flush()
+	err := r.w.close()
 	if err == nil {
 		err = r.f.Sync()
 	}
@@ -123,7 +119,7 @@ func (r *rotator) finish() (*delivered, error) {
 		err = cerr
 	}
 	tmp, size, packets := r.tmp, r.size, r.packets
-	r.f, r.bw, r.w = nil, nil, nil
+	r.f, r.w = nil, nil
 	if err != nil {
 		os.Remove(tmp)
 		return nil, fmt.Errorf("writing %s: %w", tmp, err)
@@ -189,9 +185,10 @@ func (r *rotator) abort() {
 	if r.f == nil {
 		return
 	}
+	r.w.abort()
 	r.f.Close()
 	os.Remove(r.tmp)
-	r.f, r.bw, r.w = nil, nil, nil
+	r.f, r.w = nil, nil
 }
 
 // syncDir makes a rename in dir durable; failure only weakens durability.
