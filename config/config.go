@@ -109,6 +109,10 @@ type Config struct {
 	// network_tap (ncontrol) routes; "" keeps it off.
 	VentTapAPI string
 
+	// TapNetns is the network namespace (a path such as /run/netns/sensor)
+	// whose NICs taps capture and list; "" means the daemon's own.
+	TapNetns string
+
 	// WebListen is the TCP address of the optional web/API listener; ""
 	// keeps it off. It requires the token in WebTokenFile.
 	WebListen    string
@@ -153,7 +157,7 @@ var known = map[string][]string{
 	"api":                  {"socket"},
 	"index":                {"batch_size", "flush_interval", "max_lines_per_job", "numeric_fields"},
 	"build-options":        {"use_existing_images"},
-	"taps":                 {"vent_api"},
+	"taps":                 {"vent_api", "netns"},
 	"web":                  {"listen", "token_file", "tls_cert", "tls_key", "max_upload_mb"},
 	"network-mapping":      nil, // any key: vent's NIC names
 	"nvidia-docker-plugin": {"port", "host"},
@@ -374,6 +378,16 @@ func (c *Config) fill(dataDir string) error {
 	c.IndexNumericFields = yes("index", "numeric_fields")
 	c.UseExistingImages = yes("build-options", "use_existing_images")
 	c.VentTapAPI = str("taps", "vent_api")
+	if ns := str("taps", "netns"); ns != "" {
+		if !strings.Contains(ns, "/") {
+			ns = "/run/netns/" + ns
+		}
+		if !filepath.IsAbs(ns) || strings.Contains(ns, "..") {
+			errs = append(errs, fmt.Errorf("%w: [taps] netns = %q: want a name under /run/netns or an absolute path",
+				ErrValue, ns))
+		}
+		c.TapNetns = ns
+	}
 	c.GPUCountForeignMemory = yes("gpu", "count_foreign_memory")
 	c.GPUMaxWait = dur("gpu", "max_wait")
 	c.GPUStarveAfter = dur("gpu", "starve_after")
@@ -453,7 +467,10 @@ func (c *Config) IndexDir() string { return filepath.Join(c.DataDir, "index") }
 // LogDir is the root of the raw plugin logs (YYYY/MM/DD/<container>.log).
 func (c *Config) LogDir() string { return filepath.Join(c.DataDir, "logs") }
 
-// PluginsFile is the plugin registry.
+// PluginsFile is where versions before the registry moved into the job
+// store's bbolt file (JobsDB) kept the plugin registry as JSON. The engine
+// imports it once, when the store has no registry yet, and renames it to
+// plugins.json.migrated.
 func (c *Config) PluginsFile() string { return filepath.Join(c.DataDir, "plugins.json") }
 
 // StatusFile is vent's status.json, one JSON object per finished job.

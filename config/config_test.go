@@ -86,6 +86,26 @@ func TestLoadFile(t *testing.T) {
 				}
 			},
 		},
+		{
+			name: "tap netns by name and by path",
+			text: "[taps]\nnetns = sensor\n",
+			check: func(t *testing.T, c *Config) {
+				if c.TapNetns != "/run/netns/sensor" {
+					t.Errorf("got tap netns %q", c.TapNetns)
+				}
+			},
+		},
+		{
+			name: "tap netns as a proc path",
+			text: "[taps]\nnetns = /proc/1/ns/net\n",
+			check: func(t *testing.T, c *Config) {
+				if c.TapNetns != "/proc/1/ns/net" {
+					t.Errorf("got tap netns %q", c.TapNetns)
+				}
+			},
+		},
+		{name: "relative tap netns", text: "[taps]\nnetns = a/b\n", wantErr: ErrValue, errText: "netns"},
+		{name: "tap netns climbing out", text: "[taps]\nnetns = /run/netns/../x\n", wantErr: ErrValue, errText: "netns"},
 		{name: "syntax error names the line", text: "[main]\nfiles = /x\nthis is not ini\n", wantErr: ErrSyntax, errText: ":3:"},
 		{name: "bad section header", text: "[main\n", wantErr: ErrSyntax, errText: ":1:"},
 		{name: "bad number", text: "[jobs]\nworkers = many\n", wantErr: ErrValue, errText: "workers"},

@@ -158,6 +158,7 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Engine, error) 
 		DB:         e.store.DB(),
 		DropDir:    cfg.Files,
 		StagingDir: filepath.Join(cfg.DataDir, "capture-tmp"),
+		Netns:      cfg.TapNetns,
 		Version:    version,
 		Logger:     log.With("part", "capture"),
 	})

@@ -60,6 +60,7 @@ func (e *Engine) Reload(c *config.Config) []string {
 		{"[index] batch_size", old.IndexBatchSize, now.IndexBatchSize},
 		{"[index] flush_interval", old.IndexFlushInterval, now.IndexFlushInterval},
 		{"[taps] vent_api", old.VentTapAPI, now.VentTapAPI},
+		{"[taps] netns", old.TapNetns, now.TapNetns},
 		{"[gpu]", []any{old.GPUCountForeignMemory, old.GPUMaxWait, old.GPUStarveAfter},
 			[]any{now.GPUCountForeignMemory, now.GPUMaxWait, now.GPUStarveAfter}},
 		{"[web]", []any{old.WebListen, old.WebTokenFile, old.WebTLSCert, old.WebTLSKey, old.WebMaxUpload},

@@ -102,35 +102,8 @@ func udpSocketIn(ns, addr string) (*net.UDPConn, error) {
 	return r.conn, r.err
 }
 
-// startInNetns starts `ventapp serve` for a inside network namespace ns and
-// waits for its socket. The Unix socket and containerd's live in the shared
-// file system, so the host-side client and containerd still reach it.
-func startInNetns(a *appliance, ns string) {
-	a.t.Helper()
-	logf, err := os.OpenFile(a.log, os.O_CREATE|os.O_APPEND|os.O_WRONLY, 0o600)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	// ip execs ventapp in place, so a.cmd's process is the daemon itself.
-	a.cmd = exec.Command("ip", "netns", "exec", ns, a.bin, "serve", "--config", a.config)
-	a.cmd.Stdout, a.cmd.Stderr = logf, logf
-	if err := a.cmd.Start(); err != nil {
-		a.t.Fatal(err)
-	}
-	logf.Close()
-
-	deadline := time.Now().Add(30 * time.Second)
-	for time.Now().Before(deadline) {
-		if _, _, err := a.run("status"); err == nil {
-			return
-		}
-		time.Sleep(50 * time.Millisecond)
-	}
-	a.t.Fatal("ventapp serve (in a network namespace) did not answer on its socket within 30s")
-}
-
-// TestEndToEndTap runs a real daemon whose network namespace holds one end
-// of a veth pair, makes a tap with a UDP filter through the CLI, and sends
+// TestEndToEndTap runs a real daemon told by [taps] netns to capture in a
+// network namespace that holds one end of a veth pair, makes a tap with a UDP filter through the CLI, and sends
 // matching UDP, non-matching UDP and ICMP from the other end. The tap must
 // deliver exactly iters files with vent's names holding only the filtered
 // packets, readable by gopacket and by tcpdump, and each file must become a
@@ -144,7 +117,16 @@ func TestEndToEndTap(t *testing.T) {
 	bin, plugin := buildBinaries(t)
 
 	a := newAppliance(t, bin, d)
-	startInNetns(a, nets.capNS)
+	cfg, err := os.OpenFile(a.config, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fmt.Fprintf(cfg, "[taps]\nnetns = %s\n", nets.capNS)
+	cfg.Close()
+	a.start()
+	if out := a.mustRun("tap", "nics"); !strings.Contains(out, nets.capIf) {
+		t.Fatalf("tap nics does not list %s of namespace %s:\n%s", nets.capIf, nets.capNS, out)
+	}
 	if out := a.mustRun("plugins", "add", plugin); !strings.Contains(out, "built") {
 		t.Fatalf("plugins add: %s", out)
 	}
