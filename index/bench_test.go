@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime/debug"
 	"slices"
 	"syscall"
 	"testing"
@@ -81,9 +82,14 @@ func fillIndex(tb testing.TB, ix *Index, n, jobSize int) {
 // BenchmarkIndexLines measures Add+Flush throughput of generated lines,
 // raw logs included; b.N is the number of lines. The sub-benchmarks index
 // the numbers of structured lines as text (the default) or as numeric
-// fields (Options.NumericFields).
+// fields (Options.NumericFields); gogc=200 runs with the garbage collector
+// target `ventapp serve` sets.
 func BenchmarkIndexLines(b *testing.B) {
 	b.Run("numbers=text", func(b *testing.B) { benchIndexLines(b, false) })
+	b.Run("numbers=text/gogc=200", func(b *testing.B) {
+		defer debug.SetGCPercent(debug.SetGCPercent(200))
+		benchIndexLines(b, false)
+	})
 	b.Run("numbers=numeric", func(b *testing.B) { benchIndexLines(b, true) })
 }
 
@@ -111,9 +117,11 @@ func benchIndexLines(b *testing.B, numeric bool) {
 	b.ResetTimer()
 	start, cpu0 := time.Now(), cpuTime()
 	for i := range b.N {
-		err := ix.Add(Line{JobID: fmt.Sprintf("%012d", i/10000), Tool: benchTools[i/10000%len(benchTools)],
-			Container: fmt.Sprintf("c%d", i/10000), LineNo: i%10000 + 1, Time: time.Now(),
-			Text: lines[i%len(lines)]})
+		job := i / 10000
+		err := ix.Add(Line{JobID: fmt.Sprintf("%012d", job), Tool: benchTools[job%len(benchTools)],
+			File:       fmt.Sprintf("/opt/vent_files/trace_lab1_2024-05-01_00_%02d_00.pcap", job%60),
+			FileSHA256: fmt.Sprintf("%064x", job), Container: fmt.Sprintf("vent-%012d", job),
+			LineNo: i%10000 + 1, Time: time.Now(), Text: lines[i%len(lines)]})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -147,6 +155,8 @@ var benchQueries = []string{
 	"example.com",
 	`+fields.os.name:linux +fields.hits:<10`,
 	"WARNING AND trace-7.pcap",
+	"+tool:snort +line:<=100",
+	`+fields.type:flow +time:>="2024-05-01T00:00:10Z" +time:<"2024-05-01T00:00:11Z"`,
 }
 
 // BenchmarkSearch measures query latency on a 20,000-line index, cycling

@@ -15,8 +15,8 @@
 //	job_id, tool, stream, file_sha256, container  keyword (not analysed)
 //	file                                          text (standard analyzer)
 //	message                                       text (standard analyzer), the line
-//	line                                          number
-//	time                                          date-time (RFC 3339)
+//	line                                          integer (stepped terms, below)
+//	time                                          date-time (stepped terms, below)
 //	truncated                                     keyword "true" on cut lines
 //	fields.<dotted key>                           values of a structured line
 //
@@ -40,8 +40,10 @@
 // stop at MaxKeyBytes, objects nest at most MaxDepth levels (deeper ones
 // are indexed as their JSON text), a line gives at most MaxFieldValues
 // values and a string value at most MaxFieldValueBytes. Lines longer than
-// MaxParseBytes are not parsed. The flattened values are also stored as one
-// JSON value and come back in Hit.Fields.
+// MaxParseBytes are not parsed. The flattened values come back in
+// Hit.Fields: a search parses the stored message of each hit again, the
+// same way; only when the message is not the text that was parsed (a cut
+// line, invalid UTF-8) are the values stored as one JSON value instead.
 //
 // Bare words and phrases search message (the mapping's default field;
 // there is no _all field). Examples: tool:pcap-summary,
@@ -57,36 +59,39 @@
 // reflective mapper, so each field gets exactly the options it needs:
 // message and file are stored with term positions (phrase queries and
 // highlighting need both); string fields.* values are indexed with
-// positions but not stored (they come back through the one stored JSON
-// value); keywords are not analysed; there is no _all field. Batches are
-// committed with scorch's unsafe_batch (a batch returns once searchable;
-// the persister writes it out in the background, and Close waits for it),
-// by up to min(GOMAXPROCS, 4) concurrent committers.
+// positions but not stored; keywords are not analysed; there is no _all
+// field. Batches are committed with scorch's unsafe_batch (a batch returns
+// once searchable; the persister writes it out in the background, and
+// Close waits for it), by up to min(GOMAXPROCS, 4) concurrent committers.
 //
-// CPU cost per line, 30,000 generated plugin lines (bench_test.go's mix:
-// JSON, Python dicts, tcpdump-style text), batches of 1,000, on the 2-core
-// development VM while other builds ran (so ±15%):
+// The cost of a line follows its terms, above all the ones new to a
+// segment. bleve indexes every number as 16 prefix terms of 4 bits each,
+// and its range searcher expects all 16; for line numbers (stored as
+// float64 bits, where small integers differ in 11 of those terms) and
+// nanosecond times that was about 40% of the CPU of a line. So line and
+// time are stepped fields (numfield.go): the integer itself (the line
+// number, the time in Unix nanoseconds) as 8 prefix terms of 8 bits, the
+// first being the plain prefix-coded integer, so doc values and sorting
+// work as before. A parsed query's numeric ranges on line and date ranges
+// on time are replaced by rangeQuery (rangequery.go), which covers the
+// range with at most 2*255 terms per level and looks them up; the query
+// syntax is unchanged (line:>100, time:>="2024-03-10T00:00:00Z").
+// Storing the flattened fields only when the message cannot give them
+// back saves about a tenth more, and `ventapp serve` runs the garbage
+// collector at GOGC=200. Numbers of structured lines are exact tokens by
+// default; NumericFields makes them bleve numeric fields (16 terms, range
+// queries) for about 40% more CPU. BENCHMARKS.md has the measurements.
 //
-//	numbers as numeric fields, strings with positions   ~445-480 µs
-//	same, string fields.* without positions             ~445 µs (no gain)
-//	numbers as exact tokens (the default)               ~295-355 µs
-//	  ... and no time/line fields                       ~160-190 µs
-//	  ... and no fields.* at all                        ~135 µs
-//	"lean": message indexed only, nothing stored,
-//	  no positions, no fields.*                         ~225 µs (phrases fail)
+// # Layouts
 //
-// Every number in bleve is indexed as 16 prefix-coded terms, which is why
-// numeric fields cost most; positions on strings cost little. So the
-// default keeps phrases on message and string fields and indexes numbers of
-// structured lines as exact tokens; NumericFields buys range queries on
-// them for about 40% more CPU. line and time stay numeric and date-time.
-// BenchmarkIndexLines reports lines/s and cpu-µs/line (with raw logs, two
-// concurrent committers); at a quiet moment on that VM it gave about 8,300
-// lines/s and 225 µs per line with the default, 5,300 lines/s and 330-360
-// µs with NumericFields. That is short of 20,000 lines/s: the cost is in
-// bleve's segment building (about 45%), merging (15%) and GC, per term and
-// per field. The index takes about 1.4 KB of disk per line of this mix
-// (stored message and fields, positions, 16 terms per number).
+// The index records its layout in the internal key "ventapp.index.schema".
+// Layout 2 (stepped line and time) is made for new indexes. An index of
+// layout 1 (bleve's numeric and date-time fields for line and time), made
+// by earlier versions, is still opened, written in layout 1 and searched
+// with bleve's own range queries, so an upgrade needs no re-indexing. An
+// old index moves to layout 2 only by starting a new one (stop the daemon
+// and move DATA_DIR/index aside); ventapp has no command that re-indexes
+// the raw logs.
 //
 // # Commit, flush and durability
 //
@@ -117,9 +122,8 @@
 // # On disk
 //
 // The index directory is a scorch index. Its internal key
-// "ventapp.index.schema" holds the schema version ("1"); Open refuses an
-// index with another version, and any directory that is not empty and not
+// "ventapp.index.schema" holds the layout ("1" or "2"); Open refuses an
+// index with another value, and any directory that is not empty and not
 // such an index, with ErrOpen naming the directory. Changing a field name,
-// analyzer or option above means bumping schemaVersion (mapping.go) and
-// re-indexing, for which the raw logs are the source.
+// analyzer or option above means a new layout in mapping.go.
 package index

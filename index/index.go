@@ -78,7 +78,7 @@ type Index struct {
 // empty, and starts the background committer. A directory holding anything
 // else than an index of this schema gives an error wrapping ErrOpen.
 func Open(dir string, opts Options) (*Index, error) {
-	idx, err := openBleve(dir)
+	idx, schema, err := openBleve(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -95,6 +95,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		build: builder{
 			analyzer: idx.Mapping().AnalyzerNamed(standard.Name),
 			numeric:  opts.NumericFields,
+			stepped:  schema != schemaV1,
 		},
 	}
 	if ix.log == nil {
@@ -118,8 +119,9 @@ func Open(dir string, opts Options) (*Index, error) {
 	return ix, nil
 }
 
-// openBleve opens or creates the bleve index in dir and checks its schema.
-func openBleve(dir string) (bleve.Index, error) {
+// openBleve opens or creates the bleve index in dir and returns it with
+// its schema version, one of schemaV1 and schemaVersion.
+func openBleve(dir string) (bleve.Index, string, error) {
 	config := map[string]interface{}{
 		// Batches return once the segment is searchable; persisting to
 		// disk runs in the background and Close waits for it.
@@ -128,31 +130,31 @@ func openBleve(dir string) (bleve.Index, error) {
 
 	fresh, err := isEmptyDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: %w", ErrOpen, dir, err)
+		return nil, "", fmt.Errorf("%w %s: %w", ErrOpen, dir, err)
 	}
 	if fresh {
 		idx, err := bleve.NewUsing(dir, newMapping(), scorch.Name, scorch.Name, config)
 		if err != nil {
-			return nil, fmt.Errorf("%w %s: creating: %w", ErrOpen, dir, err)
+			return nil, "", fmt.Errorf("%w %s: creating: %w", ErrOpen, dir, err)
 		}
 		if err := idx.SetInternal([]byte(schemaKey), []byte(schemaVersion)); err != nil {
 			_ = idx.Close()
-			return nil, fmt.Errorf("%w %s: writing schema version: %w", ErrOpen, dir, err)
+			return nil, "", fmt.Errorf("%w %s: writing schema version: %w", ErrOpen, dir, err)
 		}
-		return idx, nil
+		return idx, schemaVersion, nil
 	}
 
 	idx, err := bleve.OpenUsing(dir, config)
 	if err != nil {
-		return nil, fmt.Errorf("%w %s: %w", ErrOpen, dir, err)
+		return nil, "", fmt.Errorf("%w %s: %w", ErrOpen, dir, err)
 	}
 	v, err := idx.GetInternal([]byte(schemaKey))
-	if err != nil || string(v) != schemaVersion {
+	if err != nil || (string(v) != schemaVersion && string(v) != schemaV1) {
 		_ = idx.Close()
-		return nil, fmt.Errorf("%w %s: schema version %q, want %q (err %v)", ErrOpen, dir, v,
-			schemaVersion, err)
+		return nil, "", fmt.Errorf("%w %s: schema version %q, want %q or %q (err %v)", ErrOpen, dir, v,
+			schemaVersion, schemaV1, err)
 	}
-	return idx, nil
+	return idx, string(v), nil
 }
 
 // isEmptyDir reports whether dir is missing or an empty directory.

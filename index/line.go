@@ -108,6 +108,9 @@ type builder struct {
 	// numeric indexes numbers of structured lines as numeric fields
 	// (range queries work); otherwise as exact text tokens.
 	numeric bool
+	// stepped indexes line and time as stepped fields (layout 2);
+	// otherwise as bleve's numeric and date-time fields (layout 1).
+	stepped bool
 }
 
 // document converts a line with non-blank text into a bleve document.
@@ -129,14 +132,23 @@ func (bd *builder) document(l *Line, text []byte) *document.Document {
 	if l.File != "" {
 		doc.AddField(document.NewTextFieldCustom(fieldFile, nil, []byte(valid(l.File)), optText, a))
 	}
-	doc.AddField(document.NewNumericFieldWithIndexingOptions(fieldLine, nil, float64(l.LineNo), optSortable))
-	if dt, err := document.NewDateTimeFieldWithIndexingOptions(fieldTime, nil, l.Time,
-		time.RFC3339Nano, optSortable); err == nil {
-		doc.AddField(dt)
+	if bd.stepped {
+		doc.AddField(newLineField(l.LineNo, optSortable))
+		if dt := newTimeField(l.Time, optSortable); dt != nil {
+			doc.AddField(dt)
+		}
+	} else {
+		doc.AddField(document.NewNumericFieldWithIndexingOptions(fieldLine, nil, float64(l.LineNo), optSortable))
+		if dt, err := document.NewDateTimeFieldWithIndexingOptions(fieldTime, nil, l.Time,
+			time.RFC3339Nano, optSortable); err == nil {
+			doc.AddField(dt)
+		}
 	}
 
 	if m, ok := parseStructured(text); ok {
-		bd.addFields(doc, m)
+		// The stored message gives the fields back at search time
+		// (storedFields), unless it is not the text that was parsed.
+		bd.addFields(doc, m, msg != string(text))
 	}
 	return doc
 }
@@ -154,17 +166,16 @@ func valid(s string) string {
 	return strings.ToValidUTF8(s, "\uFFFD")
 }
 
-// addFields indexes the flattened fields of m and stores them as one JSON
-// value for Hit.Fields. Repeated keys get increasing array positions so a
-// phrase never spans two values.
-func (bd *builder) addFields(doc *document.Document, m map[string]any) {
+// addFields indexes the flattened fields of m, and with store also keeps
+// them as one JSON value for Hit.Fields. Repeated keys get increasing array
+// positions so a phrase never spans two values.
+func (bd *builder) addFields(doc *document.Document, m map[string]any, store bool) {
 	flat, _ := flatten(m)
 	if len(flat) == 0 {
 		return
 	}
 
 	seen := make(map[string]uint64, len(flat))
-	stored := make(map[string]any, len(flat))
 	for _, f := range flat {
 		n := seen[f.key]
 		seen[f.key] = n + 1
@@ -187,13 +198,45 @@ func (bd *builder) addFields(doc *document.Document, m map[string]any) {
 		case nil:
 			doc.AddField(document.NewTextFieldCustom(name, pos, []byte("null"), optFieldOther, nil))
 		}
+	}
 
+	if store {
+		if b, err := storedJSON(flat); err == nil {
+			doc.AddField(document.NewTextFieldCustom(fieldStored, nil, b, optStoredOnly, nil))
+		}
+	}
+}
+
+// storedJSON encodes flattened fields as Hit.Fields keeps them: one key
+// per dotted name, a repeated key as a list.
+func storedJSON(flat []field) ([]byte, error) {
+	seen := make(map[string]uint64, len(flat))
+	stored := make(map[string]any, len(flat))
+	for _, f := range flat {
+		n := seen[f.key]
+		seen[f.key] = n + 1
 		storeValue(stored, f.key, f.val, n)
 	}
+	return json.Marshal(stored)
+}
 
-	if b, err := json.Marshal(stored); err == nil {
-		doc.AddField(document.NewTextFieldCustom(fieldStored, nil, b, optStoredOnly, nil))
+// fieldsOfMessage derives Hit.Fields from a stored message that was
+// indexed as it is: the same parse and flattening as at indexing time.
+func fieldsOfMessage(msg string) map[string]any {
+	m, ok := parseStructured([]byte(msg))
+	if !ok {
+		return nil
 	}
+	flat, _ := flatten(m)
+	if len(flat) == 0 {
+		return nil
+	}
+	b, err := storedJSON(flat)
+	if err != nil {
+		return nil
+	}
+	fields, _ := decodeStoredFields(string(b))
+	return fields
 }
 
 // addNumber indexes a number as a numeric field or as one exact token.

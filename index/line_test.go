@@ -148,7 +148,11 @@ func TestBuildDocument(t *testing.T) {
 			"file_sha256": 1, "container": 1, "stream": 1, "line": 1, "time": 1}},
 		{"json", `{"a":[1,2],"b":"x"}`, map[string]int{"message": 1, "job_id": 1, "tool": 1, "file": 1,
 			"file_sha256": 1, "container": 1, "stream": 1, "line": 1, "time": 1, "fields.a": 2,
-			"fields.b": 1, "_fields": 1}},
+			"fields.b": 1}},
+		// The message is not the parsed text, so the fields are stored.
+		{"json with invalid UTF-8", "{\"a\":\"\xff\"}", map[string]int{"message": 1, "job_id": 1, "tool": 1,
+			"file": 1, "file_sha256": 1, "container": 1, "stream": 1, "line": 1, "time": 1, "fields.a": 1,
+			"_fields": 1}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -195,6 +199,24 @@ func FuzzBuildDocument(f *testing.F) {
 		}
 		if msg == "" {
 			t.Fatalf("no message for %q", text)
+		}
+
+		// Without stored fields, the message must give back the fields the
+		// text gave.
+		stored := false
+		for _, fl := range d.Fields {
+			stored = stored || fl.Name() == fieldStored
+		}
+		if m, ok := parseStructured(clean); ok && !stored {
+			flat, _ := flatten(m)
+			var want map[string]any
+			if len(flat) > 0 {
+				b, _ := storedJSON(flat)
+				want, _ = decodeStoredFields(string(b))
+			}
+			if got := fieldsOfMessage(msg); !reflect.DeepEqual(got, want) {
+				t.Fatalf("fields from the message %v, from the text %v", got, want)
+			}
 		}
 		if len(msg) > MaxMessageBytes+64 {
 			t.Fatalf("message of %d bytes", len(msg))

@@ -14,10 +14,19 @@ const schemaKey = "ventapp.index.schema"
 const syncKey = "ventapp.index.closed"
 
 // schemaVersion is bumped whenever the document layout (field names,
-// analyzers, indexing options) changes. Version history:
+// analyzers, indexing options) changes; it is the layout of new indexes.
+// Version history:
 //
-//	1: first layout (see the package comment).
-const schemaVersion = "1"
+//	1: first layout: line and time are bleve's numeric and date-time
+//	   fields, 16 terms a value.
+//	2: line and time are stepped fields, 8 terms a value (numfield.go),
+//	   and their range queries are rewritten (rangequery.go).
+//
+// An index of layout 1 is still opened, written and searched as layout 1.
+const schemaVersion = "2"
+
+// schemaV1 is the first layout, still read and written.
+const schemaV1 = "1"
 
 // newMapping returns the index mapping. Documents are built directly (see
 // buildDocument), so the mapping is used at query time: it tells the query

@@ -80,7 +80,7 @@ type Result struct {
 // Search runs q. A query that cannot be parsed gives an error wrapping
 // ErrBadQuery whose text includes the parser's message.
 func (ix *Index) Search(ctx context.Context, q Query) (Result, error) {
-	req, err := searchRequest(q)
+	req, err := searchRequest(q, ix.build.stepped)
 	if err != nil {
 		return Result{}, err
 	}
@@ -104,8 +104,9 @@ func (ix *Index) Search(ctx context.Context, q Query) (Result, error) {
 	return out, nil
 }
 
-// searchRequest validates q and builds the bleve request.
-func searchRequest(q Query) (*bleve.SearchRequest, error) {
+// searchRequest validates q and builds the bleve request. stepped says
+// the index holds layout 2's stepped line and time terms.
+func searchRequest(q Query, stepped bool) (*bleve.SearchRequest, error) {
 	if q.Offset < 0 || q.Offset > MaxOffset {
 		return nil, fmt.Errorf("%w: offset %d outside 0..%d", ErrBadQuery, q.Offset, MaxOffset)
 	}
@@ -124,6 +125,9 @@ func searchRequest(q Query) (*bleve.SearchRequest, error) {
 			return nil, fmt.Errorf("%w: %q: %w", ErrBadQuery, q.Text, err)
 		}
 		bq = parsed
+		if stepped {
+			bq = steppedRanges(bq)
+		}
 	}
 
 	req := bleve.NewSearchRequestOptions(bq, limit, q.Offset, false)
@@ -154,6 +158,8 @@ func toHit(h *search.DocumentMatch) Hit {
 	}
 	if s, ok := h.Fields[fieldStored].(string); ok {
 		hit.Fields, _ = decodeStoredFields(s)
+	} else if hit.Message != "" {
+		hit.Fields = fieldsOfMessage(hit.Message)
 	}
 	return hit
 }
