@@ -131,7 +131,9 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Engine, error) 
 	if err != nil {
 		return nil, err
 	}
-	e.reg, err = plugins.OpenRegistry(cfg.PluginsFile(), log.With("part", "plugins"))
+	// The registry keeps its bucket in the job store's bbolt file; an old
+	// plugins.json is imported once and renamed.
+	e.reg, err = plugins.OpenRegistry(e.store.DB(), cfg.PluginsFile(), log.With("part", "plugins"))
 	if err != nil {
 		e.store.Close()
 		return nil, err
@@ -171,8 +173,8 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Engine, error) 
 }
 
 // BackupSource says what a backup of this appliance holds: a snapshot of
-// the job store taken in one read transaction, an online copy of the
-// index, the config and the plugin registry.
+// the job store (with the plugin registry's bucket) taken in one read
+// transaction, an online copy of the index and the config.
 func (e *Engine) BackupSource() ops.BackupSource {
 	return ops.BackupSource{
 		DB:            e.store.DB(),

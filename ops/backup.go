@@ -20,6 +20,8 @@ import (
 
 	"github.com/blevesearch/bleve/v2"
 	"go.etcd.io/bbolt"
+
+	"github.com/ventapp/ventapp/plugins"
 )
 
 // File names inside the data dir (the same as config.Config's helpers).
@@ -27,7 +29,7 @@ const (
 	jobsDBName   = "jobs.db"
 	indexName    = "index"
 	logsName     = "logs"
-	pluginsName  = "plugins.json"
+	pluginsName  = "plugins.json" // the registry of versions before it moved into jobs.db
 	manifestCfg  = "plugin_manifest.cfg"
 	statusName   = "status.json"
 	socketName   = "ventapp.sock"
@@ -40,7 +42,8 @@ type BackupSource struct {
 	// handle when no daemon runs). Required.
 	DB *bbolt.DB
 
-	// DataDir is the data dir holding plugins.json and friends. Required.
+	// DataDir is the data dir holding the manifest and status files.
+	// Required.
 	DataDir string
 
 	// ConfigPath is the config file to include; "" or a missing file is
@@ -158,10 +161,11 @@ func (a *archiveWriter) addTree(prefix, dir string) (int, error) {
 }
 
 // Backup writes one gzip-compressed tar archive of the installation to w:
-// a snapshot of the job store taken in one read transaction, the index,
-// the registry files, the config, each plugin's source folder and, last,
-// MANIFEST.json with the SHA-256 of every member. The package doc explains
-// how each part is kept consistent while the daemon runs.
+// a snapshot of the job store (with the plugin registry) taken in one read
+// transaction, the index, the manifest and status files, the config, each
+// plugin's source folder and, last, MANIFEST.json with the SHA-256 of
+// every member. The package doc explains how each part is kept consistent
+// while the daemon runs.
 func Backup(ctx context.Context, w io.Writer, src BackupSource) error {
 	if src.DB == nil || src.DataDir == "" {
 		return fmt.Errorf("%w: Backup needs DB and DataDir", ErrBadSource)
@@ -185,7 +189,8 @@ func Backup(ctx context.Context, w io.Writer, src BackupSource) error {
 	a := &archiveWriter{ctx: ctx, tw: tar.NewWriter(gz), mtime: started.Truncate(time.Second)}
 
 	progress("job store: copying a snapshot")
-	if err := a.addStore(src.DB, &m); err != nil {
+	entries, inStore, err := a.addStore(src.DB, &m)
+	if err != nil {
 		return err
 	}
 
@@ -193,19 +198,13 @@ func Backup(ctx context.Context, w io.Writer, src BackupSource) error {
 		return err
 	}
 
-	progress("registry, manifest and status files")
-	registry, err := os.ReadFile(filepath.Join(src.DataDir, pluginsName))
-	switch {
-	case err == nil:
-		err = a.add(dataPrefix+pluginsName, int64(len(registry)), 0o640, func(w io.Writer) error {
-			_, err := w.Write(registry)
-			return err
-		})
-		if err != nil {
+	progress("manifest and status files")
+	if !inStore {
+		// A data dir the new daemon has not opened yet still keeps the
+		// registry in plugins.json: archive it as older versions did.
+		if entries, err = a.addLegacyRegistry(src.DataDir); err != nil {
 			return err
 		}
-	case !errors.Is(err, fs.ErrNotExist):
-		return fmt.Errorf("plugin registry: %w", err)
 	}
 	for _, name := range []string{manifestCfg, statusName} {
 		err := a.addFile(dataPrefix+name, filepath.Join(src.DataDir, name))
@@ -229,7 +228,7 @@ func Backup(ctx context.Context, w io.Writer, src BackupSource) error {
 		}
 	}
 
-	if err := a.addPluginSources(registry, &m, progress); err != nil {
+	if err := a.addPluginSources(entries, &m, progress); err != nil {
 		return err
 	}
 
@@ -256,20 +255,77 @@ func Backup(ctx context.Context, w io.Writer, src BackupSource) error {
 	return nil
 }
 
-// addStore copies the job store inside one read transaction and records
-// its schema version.
-func (a *archiveWriter) addStore(db *bbolt.DB, m *Manifest) error {
-	return db.View(func(tx *bbolt.Tx) error {
+// addStore copies the job store inside one read transaction, records its
+// schema version and returns the plugin registry records of the same
+// snapshot. inStore is false when the store has no registry bucket yet.
+func (a *archiveWriter) addStore(db *bbolt.DB, m *Manifest) (
+	entries []registryEntry, inStore bool, err error) {
+	err = db.View(func(tx *bbolt.Tx) error {
 		schema, err := storeSchema(tx)
 		if err != nil {
 			return err
 		}
 		m.JobsSchema = schema
+		if entries, inStore, err = storeRegistry(tx); err != nil {
+			return err
+		}
 		return a.add(dataPrefix+jobsDBName, tx.Size(), 0o600, func(w io.Writer) error {
 			_, err := tx.WriteTo(w)
 			return err
 		})
 	})
+	return entries, inStore, err
+}
+
+// storeRegistry reads the plugin records of package plugins' registry
+// bucket, sorted by name. A store without the bucket gives inStore false.
+func storeRegistry(tx *bbolt.Tx) (entries []registryEntry, inStore bool, err error) {
+	root := tx.Bucket([]byte(plugins.RegistryBucket))
+	if root == nil {
+		return nil, false, nil
+	}
+	tools := root.Bucket([]byte(plugins.RegistryToolsBucket))
+	if tools == nil {
+		return nil, true, fmt.Errorf("job store snapshot: bucket %s/%s is missing",
+			plugins.RegistryBucket, plugins.RegistryToolsBucket)
+	}
+	err = tools.ForEach(func(k, v []byte) error {
+		var e registryEntry
+		if err := json.Unmarshal(v, &e); err != nil {
+			return fmt.Errorf("job store snapshot: plugin record %s/%s/%q: %v",
+				plugins.RegistryBucket, plugins.RegistryToolsBucket, k, err)
+		}
+		entries = append(entries, e)
+		return nil
+	})
+	return entries, true, err
+}
+
+// addLegacyRegistry archives dataDir/plugins.json, when there is one, as
+// data/plugins.json and returns its entries.
+func (a *archiveWriter) addLegacyRegistry(dataDir string) ([]registryEntry, error) {
+	path := filepath.Join(dataDir, pluginsName)
+	registry, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("plugin registry: %w", err)
+	}
+
+	var file struct {
+		Plugins []registryEntry `json:"plugins"`
+	}
+	if err := json.Unmarshal(registry, &file); err != nil {
+		return nil, fmt.Errorf("plugin registry %s: %w", path, err)
+	}
+	sort.SliceStable(file.Plugins, func(i, j int) bool { return file.Plugins[i].Name < file.Plugins[j].Name })
+
+	err = a.add(dataPrefix+pluginsName, int64(len(registry)), 0o640, func(w io.Writer) error {
+		_, err := w.Write(registry)
+		return err
+	})
+	return file.Plugins, err
 }
 
 // storeSchema reads jobs/meta/schema_version (see package jobs); a store
@@ -322,7 +378,8 @@ func (a *archiveWriter) addIndex(dir string, snapshot func(string) error, m *Man
 	return nil
 }
 
-// registryEntry is the part of a plugins.json entry Backup needs.
+// registryEntry is the part of a plugin record Backup needs (the same
+// JSON in the registry bucket and in a legacy plugins.json).
 type registryEntry struct {
 	Name        string `json:"name"`
 	Dir         string `json:"dir"`
@@ -333,20 +390,9 @@ type registryEntry struct {
 
 // addPluginSources adds each distinct plugin source folder once, as
 // plugins/<n>/, and fills m.Plugins.
-func (a *archiveWriter) addPluginSources(registry []byte, m *Manifest, progress func(string)) error {
-	if len(registry) == 0 {
-		return nil
-	}
-	var file struct {
-		Plugins []registryEntry `json:"plugins"`
-	}
-	if err := json.Unmarshal(registry, &file); err != nil {
-		return fmt.Errorf("plugin registry %s: %w", pluginsName, err)
-	}
-	sort.SliceStable(file.Plugins, func(i, j int) bool { return file.Plugins[i].Name < file.Plugins[j].Name })
-
+func (a *archiveWriter) addPluginSources(entries []registryEntry, m *Manifest, progress func(string)) error {
 	prefixes := map[string]string{} // dir → prefix, "" when unreadable
-	for _, p := range file.Plugins {
+	for _, p := range entries {
 		prefix, done := prefixes[p.Dir]
 		if !done && p.Dir != "" {
 			prefix = fmt.Sprintf("%s%d/", pluginsPrefix, len(prefixes))

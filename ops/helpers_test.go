@@ -15,6 +15,7 @@ import (
 
 	"github.com/ventapp/ventapp/index"
 	"github.com/ventapp/ventapp/jobs"
+	"github.com/ventapp/ventapp/plugins"
 )
 
 // install is a ventapp installation made for a test.
@@ -27,10 +28,25 @@ type install struct {
 	store   *jobs.Store
 }
 
-// newInstall creates a data dir with a job store holding real jobs, an
-// index with lines, a plugin registry pointing at a source folder, the
-// manifest and status files, a config file and a drop folder with a file.
+// newInstall creates a data dir with a job store holding real jobs and
+// the plugin registry's bucket (one plugin pointing at a source folder),
+// an index with lines, the manifest and status files, a config file and a
+// drop folder with a file. The registry gets into the bucket the way a
+// real one does: written as the plugins.json of older versions and
+// migrated by plugins.OpenRegistry.
 func newInstall(t *testing.T) *install {
+	t.Helper()
+	in := newLegacyInstall(t)
+	legacy := filepath.Join(in.dataDir, pluginsName)
+	if _, err := plugins.OpenRegistry(in.store.DB(), legacy, nil); err != nil {
+		t.Fatal(err)
+	}
+	return in
+}
+
+// newLegacyInstall is newInstall as older versions left it: the registry
+// is dataDir/plugins.json and the job store has no registry bucket.
+func newLegacyInstall(t *testing.T) *install {
 	t.Helper()
 	root := t.TempDir()
 	in := &install{

@@ -15,8 +15,11 @@ import (
 )
 
 // FormatVersion is the archive layout this package writes and the newest
-// it reads.
-const FormatVersion = 1
+// it reads. Format 1 kept the plugin registry as data/plugins.json; format
+// 2 keeps it in its bucket of data/jobs.db, so that an older ventapp, which
+// would not see the plugins there, refuses the archive instead of
+// restoring it without them.
+const FormatVersion = 2
 
 // ManifestName is the archive member that holds the Manifest. It is
 // always the last member.

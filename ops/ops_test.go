@@ -22,80 +22,140 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/ventapp/ventapp/jobs"
+	"github.com/ventapp/ventapp/plugins"
 )
 
 func TestBackupManifest(t *testing.T) {
-	in := newInstall(t)
-	_, data := in.backup(t)
+	common := []string{"data/jobs.db", "data/plugin_manifest.cfg", "data/status.json", "config/vent.cfg",
+		"plugins/0/Dockerfile", "plugins/0/vent.template", "data/index/index_meta.json"}
+	tests := []struct {
+		name         string
+		install      func(*testing.T) *install
+		want, absent []string
+	}{
+		{"registry in the job store", newInstall, common, []string{"data/" + pluginsName}},
+		{"plugins.json not yet migrated", newLegacyInstall,
+			append(slices.Clone(common), "data/"+pluginsName), nil},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := tt.install(t)
+			_, data := in.backup(t)
 
-	m, err := Verify(bytes.NewReader(data))
-	must(t, err)
-	if m.Format != FormatVersion || m.JobsSchema != jobs.SchemaVersion || m.Version != "1.2.3-test" {
-		t.Errorf("manifest header = format %d, schema %d, version %q", m.Format, m.JobsSchema, m.Version)
+			m, err := Verify(bytes.NewReader(data))
+			must(t, err)
+			if m.Format != FormatVersion || m.JobsSchema != jobs.SchemaVersion || m.Version != "1.2.3-test" {
+				t.Errorf("manifest header = format %d, schema %d, version %q",
+					m.Format, m.JobsSchema, m.Version)
+			}
+			if m.IndexMethod != "files" {
+				t.Errorf("IndexMethod = %q, want files", m.IndexMethod)
+			}
+			names := map[string]bool{}
+			for _, mem := range m.Members {
+				names[mem.Name] = true
+			}
+			for _, want := range tt.want {
+				if !names[want] {
+					t.Errorf("member %s missing; have %v", want, names)
+				}
+			}
+			for _, name := range tt.absent {
+				if names[name] {
+					t.Errorf("member %s should not be there", name)
+				}
+			}
+			if len(m.Plugins) != 1 || m.Plugins[0].Source != "plugins/0/" || !m.Plugins[0].Built ||
+				m.Plugins[0].Dir != in.srcDir || m.Plugins[0].Tool != "pcap-summary" {
+				t.Errorf("plugins = %+v", m.Plugins)
+			}
+			members := readArchive(t, data)
+			if last := members[len(members)-1].name; last != ManifestName {
+				t.Errorf("last member = %s, want %s", last, ManifestName)
+			}
+		})
 	}
-	if m.IndexMethod != "files" {
-		t.Errorf("IndexMethod = %q, want files", m.IndexMethod)
+}
+
+// asFormat1 turns an archive written from a legacy install into one as the
+// previous version wrote it: the same members, manifest format 1.
+func asFormat1(t *testing.T, data []byte) []byte {
+	t.Helper()
+	ms := readArchive(t, data)
+	last := &ms[len(ms)-1]
+	want := fmt.Sprintf(`"format": %d`, FormatVersion)
+	if !bytes.Contains(last.body, []byte(want)) {
+		t.Fatalf("manifest lacks %s", want)
 	}
-	names := map[string]bool{}
-	for _, mem := range m.Members {
-		names[mem.Name] = true
-	}
-	for _, want := range []string{"data/jobs.db", "data/plugins.json", "data/plugin_manifest.cfg",
-		"data/status.json", "config/vent.cfg", "plugins/0/Dockerfile", "plugins/0/vent.template",
-		"data/index/index_meta.json"} {
-		if !names[want] {
-			t.Errorf("member %s missing; have %v", want, names)
+	last.body = bytes.Replace(last.body, []byte(want), []byte(`"format": 1`), 1)
+	return writeArchive(t, ms)
+}
+
+// storedRecord returns the raw registry record of one plugin in db.
+func storedRecord(t *testing.T, db *bbolt.DB, name string) map[string]any {
+	t.Helper()
+	var rec map[string]any
+	must(t, db.View(func(tx *bbolt.Tx) error {
+		root := tx.Bucket([]byte(plugins.RegistryBucket))
+		if root == nil {
+			return errors.New("no registry bucket")
 		}
-	}
-	if len(m.Plugins) != 1 || m.Plugins[0].Source != "plugins/0/" || !m.Plugins[0].Built {
-		t.Errorf("plugins = %+v", m.Plugins)
-	}
-	members := readArchive(t, data)
-	if last := members[len(members)-1].name; last != ManifestName {
-		t.Errorf("last member = %s, want %s", last, ManifestName)
-	}
+		return json.Unmarshal(root.Bucket([]byte(plugins.RegistryToolsBucket)).Get([]byte(name)), &rec)
+	}))
+	return rec
 }
 
 // TestRoundTrip: backup, factory reset (state, plugin source and config
 // gone, as on a new machine), restore: the jobs, the search results, the
 // registry and the config come back, and the report names what to rebuild.
+// It runs for an archive of this version and for one of the previous
+// version, whose plugins.json is relocated and migrated on the next open.
 func TestRoundTrip(t *testing.T) {
-	in := newInstall(t)
-	wantJobs, err := in.store.List(jobs.Filter{})
-	must(t, err)
-	path, _ := in.backup(t)
-	in.closeStore()
-	wantAlpha := search(t, in.dataDir, "alpha")
-	if len(wantAlpha) != 10 {
-		t.Fatalf("search alpha before backup: %d hits, want 10", len(wantAlpha))
+	tests := []struct {
+		name    string
+		install func(*testing.T) *install
+		archive func(*testing.T, []byte) []byte
+	}{
+		{"registry in the job store", newInstall, func(_ *testing.T, b []byte) []byte { return b }},
+		{"format 1 archive with plugins.json", newLegacyInstall, asFormat1},
 	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			in := tt.install(t)
+			wantJobs, err := in.store.List(jobs.Filter{})
+			must(t, err)
+			_, data := in.backup(t)
+			path := filepath.Join(in.root, "archive.tar.gz")
+			must(t, os.WriteFile(path, tt.archive(t, data), 0o600))
+			in.closeStore()
+			wantAlpha := search(t, in.dataDir, "alpha")
+			if len(wantAlpha) != 10 {
+				t.Fatalf("search alpha before backup: %d hits, want 10", len(wantAlpha))
+			}
 
-	rep, err := Reset(context.Background(), ResetPlan{DataDir: in.dataDir, DropDir: in.drop})
-	must(t, err)
-	if len(rep.Removed) < 5 || len(rep.Kept) != 1 || rep.Kept[0].Files != 1 {
-		t.Errorf("reset report = %+v", rep)
+			rep, err := Reset(context.Background(), ResetPlan{DataDir: in.dataDir, DropDir: in.drop})
+			must(t, err)
+			if len(rep.Removed) < 5 || len(rep.Kept) != 1 || rep.Kept[0].Files != 1 {
+				t.Errorf("reset report = %+v", rep)
+			}
+			must(t, os.RemoveAll(in.srcDir))
+			write(t, in.config, "[main]\nfiles = /elsewhere\n")
+
+			rep, err = Restore(path, in.dataDir, in.config, RestoreOptions{
+				HaveImage: func(string) (bool, error) { return false, nil },
+			})
+			must(t, err)
+			checkRestored(t, in, rep, wantJobs, wantAlpha)
+		})
 	}
-	must(t, os.RemoveAll(in.srcDir))
-	write(t, in.config, "[main]\nfiles = /elsewhere\n")
+}
 
-	rep, err = Restore(path, in.dataDir, in.config, RestoreOptions{
-		HaveImage: func(string) (bool, error) { return false, nil },
-	})
-	must(t, err)
-
-	s, err := jobs.Open(filepath.Join(in.dataDir, jobsDBName), jobs.Options{NoSync: true})
-	must(t, err)
-	gotJobs, err := s.List(jobs.Filter{})
-	must(t, err)
-	must(t, s.Check())
-	s.Close()
-	if !reflect.DeepEqual(gotJobs, wantJobs) {
-		t.Errorf("jobs after restore differ:\n got %+v\nwant %+v", gotJobs, wantJobs)
-	}
+// checkRestored checks the state TestRoundTrip restored.
+func checkRestored(t *testing.T, in *install, rep Report, wantJobs []jobs.Job, wantAlpha []string) {
+	t.Helper()
 	if got := search(t, in.dataDir, "alpha"); !slices.Equal(got, wantAlpha) {
 		t.Errorf("search alpha after restore = %v, want %v", got, wantAlpha)
 	}
-
 	cfg, _ := os.ReadFile(in.config)
 	if !strings.Contains(string(cfg), in.drop) {
 		t.Errorf("config not restored: %q", cfg)
@@ -104,19 +164,35 @@ func TestRoundTrip(t *testing.T) {
 		t.Errorf("old config not kept: %q", old)
 	}
 
+	// The store opens as the daemon opens it: jobs first, then the
+	// registry, which imports a restored plugins.json once.
+	s, err := jobs.Open(filepath.Join(in.dataDir, jobsDBName), jobs.Options{NoSync: true})
+	must(t, err)
+	defer s.Close()
+	gotJobs, err := s.List(jobs.Filter{})
+	must(t, err)
+	must(t, s.Check())
+	if !reflect.DeepEqual(gotJobs, wantJobs) {
+		t.Errorf("jobs after restore differ:\n got %+v\nwant %+v", gotJobs, wantJobs)
+	}
+	legacy := filepath.Join(in.dataDir, pluginsName)
+	reg, err := plugins.OpenRegistry(s.DB(), legacy, nil)
+	must(t, err)
+	if _, err := os.Stat(legacy); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("%s is still there after the registry opened: %v", legacy, err)
+	}
+
 	// The plugin source was missing, so it is restored into the data dir
 	// and the registry points there, keeping fields it does not know.
-	var reg struct {
-		Plugins []map[string]any `json:"plugins"`
-	}
-	data, err := os.ReadFile(filepath.Join(in.dataDir, pluginsName))
-	must(t, err)
-	must(t, json.Unmarshal(data, &reg))
 	newDir := filepath.Join(in.dataDir, pluginSrcDir, "0")
-	p := reg.Plugins[0]
-	if p["dir"] != newDir || p["dockerfile"] != filepath.Join(newDir, "Dockerfile") ||
-		p["repo"] != "local:"+newDir || p["future_field"] != "kept" {
-		t.Errorf("relocated registry entry = %v", p)
+	p, err := reg.Get("pcap-summary")
+	must(t, err)
+	if p.Dir != newDir || p.Dockerfile != filepath.Join(newDir, "Dockerfile") ||
+		p.TemplatePath != filepath.Join(newDir, "vent.template") || p.Repo != "local:"+newDir {
+		t.Errorf("relocated registry entry = %+v", p)
+	}
+	if rec := storedRecord(t, s.DB(), "pcap-summary"); rec["future_field"] != "kept" || rec["dir"] != newDir {
+		t.Errorf("stored record = %v", rec)
 	}
 	if _, err := os.Stat(filepath.Join(newDir, "vent.template")); err != nil {
 		t.Errorf("plugin template not restored: %v", err)
@@ -132,6 +208,51 @@ func TestRoundTrip(t *testing.T) {
 	leftovers, _ := filepath.Glob(filepath.Join(filepath.Dir(in.dataDir), ".*restore-*"))
 	if len(leftovers) > 0 {
 		t.Errorf("staging left behind: %v", leftovers)
+	}
+}
+
+// TestBackupRefusesBadRegistryRecord: a registry record that is not JSON
+// stops the backup with an error naming it.
+func TestBackupRefusesBadRegistryRecord(t *testing.T) {
+	in := newInstall(t)
+	must(t, in.store.DB().Update(func(tx *bbolt.Tx) error {
+		tools := tx.Bucket([]byte(plugins.RegistryBucket)).Bucket([]byte(plugins.RegistryToolsBucket))
+		return tools.Put([]byte("broken"), []byte("{oops"))
+	}))
+	var buf bytes.Buffer
+	err := Backup(context.Background(), &buf, in.source())
+	if err == nil || !strings.Contains(err.Error(), `plugins/tools/"broken"`) {
+		t.Errorf("Backup = %v, want an error naming the record", err)
+	}
+}
+
+// TestRestoreRefusesSourcesWithoutRegistry: an archive whose manifest
+// lists a plugin source but which holds neither a registry bucket nor a
+// plugins.json is refused before the data dir is touched.
+func TestRestoreRefusesSourcesWithoutRegistry(t *testing.T) {
+	in := newLegacyInstall(t)
+	_, data := in.backup(t)
+	in.closeStore()
+
+	legacy := "data/" + pluginsName
+	ms := slices.DeleteFunc(readArchive(t, data), func(m member) bool { return m.name == legacy })
+	var m Manifest
+	must(t, json.Unmarshal(ms[len(ms)-1].body, &m))
+	m.Members = slices.DeleteFunc(m.Members, func(mem Member) bool { return mem.Name == legacy })
+	body, err := json.Marshal(m)
+	must(t, err)
+	ms[len(ms)-1].body = body
+	path := filepath.Join(in.root, "no-registry.tar.gz")
+	must(t, os.WriteFile(path, writeArchive(t, ms), 0o600))
+
+	must(t, os.RemoveAll(in.srcDir))
+	before := snapshotDir(t, in.dataDir)
+	_, err = Restore(path, in.dataDir, "", RestoreOptions{})
+	if err == nil || !strings.Contains(err.Error(), "has no plugins bucket") {
+		t.Errorf("Restore = %v, want an error saying the registry is missing", err)
+	}
+	if after := snapshotDir(t, in.dataDir); !reflect.DeepEqual(before, after) {
+		t.Error("the refused restore changed the data dir")
 	}
 }
 
@@ -188,8 +309,8 @@ func TestVerifyRefusesDamage(t *testing.T) {
 			return ms
 		}), "member data/jobs.db: SHA-256"},
 		{"missing member", edit(func(ms []member) []member {
-			return slices.DeleteFunc(ms, func(m member) bool { return m.name == "data/plugins.json" })
-		}), "member data/plugins.json is listed"},
+			return slices.DeleteFunc(ms, func(m member) bool { return m.name == "data/plugin_manifest.cfg" })
+		}), "member data/plugin_manifest.cfg is listed"},
 		{"extra member", edit(func(ms []member) []member {
 			return slices.Insert(ms, 1, member{"data/extra", []byte("x")})
 		}), "member data/extra is not listed"},
@@ -205,7 +326,8 @@ func TestVerifyRefusesDamage(t *testing.T) {
 		}), "outside data/"},
 		{"format too new", edit(func(ms []member) []member {
 			last := &ms[len(ms)-1]
-			last.body = bytes.Replace(last.body, []byte(`"format": 1`), []byte(`"format": 99`), 1)
+			last.body = bytes.Replace(last.body, fmt.Appendf(nil, `"format": %d`, FormatVersion),
+				[]byte(`"format": 99`), 1)
 			return ms
 		}), "format 99"},
 		{"bad manifest json", edit(func(ms []member) []member {

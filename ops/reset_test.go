@@ -71,10 +71,11 @@ func TestResetContainerd(t *testing.T) {
 	if len(removed["container"]) < 2 || len(removed["image"]) != 1 || removed["image"][0] != testImage {
 		t.Errorf("removed = %v", removed)
 	}
-	if len(removed["state"]) != 5 { // jobs.db, index/, plugins.json, plugin_manifest.cfg, status.json
+	// jobs.db, index/, plugins.json.migrated, plugin_manifest.cfg, status.json
+	if len(removed["state"]) != 5 {
 		t.Errorf("state removed: %v, want 5 entries", removed["state"])
 	}
-	for _, name := range []string{jobsDBName, indexName, pluginsName} {
+	for _, name := range []string{jobsDBName, indexName, pluginsName + ".migrated"} {
 		if _, err := os.Stat(filepath.Join(in.dataDir, name)); !errors.Is(err, os.ErrNotExist) {
 			t.Errorf("%s still there after reset", name)
 		}

@@ -2,6 +2,7 @@ package ops
 
 import (
 	"archive/tar"
+	"bytes"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,9 +13,11 @@ import (
 	"strings"
 	"time"
 
+	"go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
 
 	"github.com/ventapp/ventapp/jobs"
+	"github.com/ventapp/ventapp/plugins"
 )
 
 // RestoreOptions tune Restore.
@@ -44,7 +47,10 @@ type RestoreOptions struct {
 // archive has verified and has been extracted into a folder beside
 // dataDir; that folder then replaces dataDir in one atomic exchange.
 // Plugin source folders that are missing on this machine are restored
-// under dataDir/plugin-src/<n>/ and plugins.json is pointed at them.
+// under dataDir/plugin-src/<n>/ and the registry is pointed at them: the
+// records in the restored job store's registry bucket, and the
+// plugins.json of an archive made before the registry moved there (the
+// daemon imports that file when it next starts).
 func Restore(archive, dataDir, configPath string, opts RestoreOptions) (Report, error) {
 	var rep Report
 	progress := opts.Progress
@@ -220,44 +226,151 @@ func (x *extractor) stageSource(hdr *tar.Header, body io.Reader) error {
 	return nil
 }
 
-// relocatePlugins points plugins.json at the restored source folders. It
-// edits the JSON generically so fields this package does not know stay.
+// relocatePlugins points the restored registry at the restored source
+// folders: the records in the staged job store's registry bucket and a
+// staged legacy plugins.json, whichever the archive holds. Records are
+// edited as generic JSON so that fields this package does not know stay.
 func (x *extractor) relocatePlugins() error {
 	if len(x.reloc) == 0 {
 		return nil
 	}
-	path := filepath.Join(x.tmp, pluginsName)
-	data, err := os.ReadFile(path)
+
+	inStore, err := x.relocateStore(filepath.Join(x.tmp, jobsDBName))
 	if err != nil {
-		return fmt.Errorf("restored plugin registry: %w", err)
+		return err
 	}
-	var doc map[string]any
-	if err := json.Unmarshal(data, &doc); err != nil {
-		return fmt.Errorf("restored plugin registry: %w", err)
+	inFile, err := x.relocateLegacy(filepath.Join(x.tmp, pluginsName))
+	if err != nil {
+		return err
+	}
+	if !inStore && !inFile {
+		return fmt.Errorf("restored plugin registry: the archive lists plugin sources, "+
+			"but %s has no %s bucket and there is no %s", jobsDBName, plugins.RegistryBucket, pluginsName)
+	}
+	return nil
+}
+
+// relocateStore rewrites the plugin records inside the staged bbolt file
+// at path in one transaction. found is false when the file or its
+// registry bucket does not exist.
+func (x *extractor) relocateStore(path string) (found bool, err error) {
+	if _, err := os.Stat(path); errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	db, err := bbolt.Open(path, 0o600, &bbolt.Options{Timeout: 5 * time.Second})
+	if err != nil {
+		return false, fmt.Errorf("restored job store %s: %w", path, err)
+	}
+	defer func() {
+		if cerr := db.Close(); cerr != nil && err == nil {
+			err = fmt.Errorf("restored job store %s: %w", path, cerr)
+		}
+	}()
+
+	err = db.Update(func(tx *bbolt.Tx) error {
+		root := tx.Bucket([]byte(plugins.RegistryBucket))
+		if root == nil {
+			return nil
+		}
+		found = true
+		tools := root.Bucket([]byte(plugins.RegistryToolsBucket))
+		if tools == nil {
+			return fmt.Errorf("bucket %s/%s is missing", plugins.RegistryBucket, plugins.RegistryToolsBucket)
+		}
+
+		changed := map[string][]byte{}
+		err := tools.ForEach(func(k, v []byte) error {
+			p, err := decodeRecord(v)
+			if err != nil {
+				return fmt.Errorf("plugin record %s/%s/%q: %w",
+					plugins.RegistryBucket, plugins.RegistryToolsBucket, k, err)
+			}
+			if !x.relocateEntry(p) {
+				return nil
+			}
+			out, err := json.Marshal(p)
+			if err != nil {
+				return fmt.Errorf("plugin record %q: %w", k, err)
+			}
+			changed[string(k)] = out
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		// bbolt forbids changing a bucket while ForEach walks it.
+		for k, v := range changed {
+			if err := tools.Put([]byte(k), v); err != nil {
+				return fmt.Errorf("plugin record %q: %w", k, err)
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return found, fmt.Errorf("restored job store %s: %w", path, err)
+	}
+	return found, nil
+}
+
+// relocateLegacy rewrites a staged plugins.json, as older versions did.
+// found is false when there is no such file.
+func (x *extractor) relocateLegacy(path string) (found bool, err error) {
+	data, err := os.ReadFile(path)
+	if errors.Is(err, fs.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("restored plugin registry: %w", err)
+	}
+	doc, err := decodeRecord(data)
+	if err != nil {
+		return true, fmt.Errorf("restored plugin registry %s: %w", path, err)
 	}
 	list, _ := doc["plugins"].([]any)
 	for _, item := range list {
-		p, _ := item.(map[string]any)
-		dir, _ := p["dir"].(string)
-		rel, ok := x.reloc[dir]
-		if !ok {
-			continue
-		}
-		newDir := filepath.Join(x.dataDir, rel)
-		for _, key := range []string{"dir", "dockerfile", "template_path"} {
-			if v, ok := p[key].(string); ok && (v == dir || strings.HasPrefix(v, dir+"/")) {
-				p[key] = newDir + strings.TrimPrefix(v, dir)
-			}
-		}
-		if repo, ok := p["repo"].(string); ok && repo == "local:"+dir {
-			p["repo"] = "local:" + newDir
+		if p, ok := item.(map[string]any); ok {
+			x.relocateEntry(p)
 		}
 	}
 	out, err := json.MarshalIndent(doc, "", "  ")
 	if err != nil {
-		return err
+		return true, err
 	}
-	return os.WriteFile(path, out, 0o640)
+	return true, os.WriteFile(path, out, 0o640)
+}
+
+// decodeRecord decodes a JSON object keeping numbers as written.
+func decodeRecord(data []byte) (map[string]any, error) {
+	dec := json.NewDecoder(bytes.NewReader(data))
+	dec.UseNumber()
+	var doc map[string]any
+	if err := dec.Decode(&doc); err != nil {
+		return nil, err
+	}
+	if doc == nil {
+		return nil, fmt.Errorf("not a JSON object")
+	}
+	return doc, nil
+}
+
+// relocateEntry points one plugin record whose source folder was restored
+// at its new place and says whether it changed.
+func (x *extractor) relocateEntry(p map[string]any) bool {
+	dir, _ := p["dir"].(string)
+	rel, ok := x.reloc[dir]
+	if !ok {
+		return false
+	}
+	newDir := filepath.Join(x.dataDir, rel)
+	for _, key := range []string{"dir", "dockerfile", "template_path"} {
+		if v, ok := p[key].(string); ok && (v == dir || strings.HasPrefix(v, dir+"/")) {
+			p[key] = newDir + strings.TrimPrefix(v, dir)
+		}
+	}
+	if repo, ok := p["repo"].(string); ok && repo == "local:"+dir {
+		p["repo"] = "local:" + newDir
+	}
+	return true
 }
 
 // installConfig moves the staged config into place, keeping the old one.

@@ -86,10 +86,9 @@ func TestFetchRepoDefaultBranch(t *testing.T) {
 	}
 
 	// The tools register, and the manifest names the repository.
-	reg, err := OpenRegistry(filepath.Join(data, "plugins.json"), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	dbPath := filepath.Join(data, "jobs.db")
+	db := openDB(t, dbPath)
+	reg := openRegistry(t, db, "")
 	for _, p := range tools {
 		if err := reg.Add(p); err != nil {
 			t.Fatal(err)
@@ -102,10 +101,10 @@ func TestFetchRepoDefaultBranch(t *testing.T) {
 	if !strings.Contains(manifest.String(), "[cyberreboot:vent-plugins:/pcap_stats:") {
 		t.Errorf("manifest lacks the pcap_stats section:\n%s", manifest.String())
 	}
-	reopened, err := OpenRegistry(reg.Path(), nil)
-	if err != nil {
+	if err := db.Close(); err != nil {
 		t.Fatal(err)
 	}
+	reopened := openRegistry(t, openDB(t, dbPath), "")
 	if p, err := reopened.Get("p0f"); err != nil || p.Commit != f.second.String() || p.RelPath != "/p0f" {
 		t.Errorf("reopened p0f = %+v, %v", p, err)
 	}
@@ -429,16 +428,14 @@ func TestFetchRepoCredentials(t *testing.T) {
 			if toolNames(tools) != wantMasterTools {
 				t.Errorf("tools = %s", toolNames(tools))
 			}
-			reg, err := OpenRegistry(filepath.Join(data, "plugins.json"), nil)
-			if err != nil {
-				t.Fatal(err)
-			}
+			db := openDB(t, filepath.Join(data, "jobs.db"))
+			reg := openRegistry(t, db, "")
 			for _, p := range tools {
 				if err := reg.Add(p); err != nil {
 					t.Fatal(err)
 				}
 			}
-			for _, file := range []string{reg.Path(), filepath.Join(r.Dir, ".git", "config"),
+			for _, file := range []string{db.Path(), filepath.Join(r.Dir, ".git", "config"),
 				filepath.Join(r.Dir, ".git", "modules", "vendor", "sub", "config")} {
 				b, err := os.ReadFile(file)
 				if err != nil {
