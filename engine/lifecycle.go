@@ -35,6 +35,7 @@ import (
 	"github.com/ventapp/ventapp/containers"
 	"github.com/ventapp/ventapp/jobs"
 	"github.com/ventapp/ventapp/plugins"
+	"github.com/ventapp/ventapp/portmap"
 	"github.com/ventapp/ventapp/pylit"
 )
 
@@ -87,6 +88,7 @@ type lifecycle struct {
 	services map[string][]*containers.Service // tool → running instances
 	runCtx   context.Context                  // the engine's Run context; nil before Run
 	toolMu   map[string]*sync.Mutex           // serialises lifecycle actions per tool
+	ports    map[string]*published            // container → its published ports (ports.go)
 }
 
 // lc returns the engine's lifecycle state, loading it on first use.
@@ -218,6 +220,7 @@ func (e *Engine) runServices(ctx context.Context) {
 			wg.Add(1)
 			go func() {
 				defer wg.Done()
+				e.unpublishService(sv.ID())
 				if err := sv.Stop(sctx); err != nil {
 					e.log.Warn("service did not stop cleanly", "tool", tool, "container", sv.ID(), "err", err)
 				}
@@ -315,6 +318,11 @@ func (e *Engine) startTool(ctx context.Context, p *plugins.Plugin, record bool) 
 		res.Done = "already running"
 	}
 	n := max(1, p.Settings.Instances)
+	ports, err := e.portMappings(ctx, p)
+	if err != nil && running < n {
+		res.Error = err.Error()
+		return res
+	}
 	var started []*containers.Service
 	for i := running + 1; i <= n; i++ {
 		spec := serviceSpec(p, containerName(p, i))
@@ -324,6 +332,12 @@ func (e *Engine) startTool(ctx context.Context, p *plugins.Plugin, record bool) 
 				break
 			}
 		}
+		pp, err := e.publishService(p, ports, i, spec.ID)
+		if err != nil {
+			e.releaseServiceGPU(spec.ID)
+			res.Error = fmt.Sprintf("instance %d (%s): %v", i, spec.ID, err)
+			break
+		}
 		sv, err := c.RunService(e.serviceCtx(), spec, containers.ServiceOptions{LogPath: e.serviceLog(spec.ID)})
 		if errors.Is(err, containers.ErrExists) {
 			// A container of that name is left from an earlier run.
@@ -332,10 +346,12 @@ func (e *Engine) startTool(ctx context.Context, p *plugins.Plugin, record bool) 
 			}
 		}
 		if err != nil {
+			e.unpublishService(spec.ID)
 			e.releaseServiceGPU(spec.ID)
 			res.Error = fmt.Sprintf("instance %d (%s): %v", i, spec.ID, err)
 			break
 		}
+		pp.attach(sv)
 		started = append(started, sv)
 	}
 
@@ -522,6 +538,7 @@ func (e *Engine) stopTool(ctx context.Context, name string, forget bool) ToolRes
 	var errs []string
 	for _, sv := range svs {
 		res.Containers = append(res.Containers, sv.ID())
+		e.unpublishService(sv.ID())
 		if err := sv.Stop(ctx); err != nil {
 			errs = append(errs, err.Error())
 		}
@@ -1009,6 +1026,7 @@ type ServiceInfo struct {
 	Status    containers.ServiceStatus `json:"status"`
 	Network   string                   `json:"network"`
 	URIs      []ServiceURI             `json:"uris"`
+	Published []portmap.Mapping        `json:"published,omitempty"` // ports ventapp relays (ports.go)
 	Note      string                   `json:"note,omitempty"`
 }
 
@@ -1024,9 +1042,11 @@ type ServiceURI struct {
 // for each port, in vent's order (the "port/proto" names sorted as text),
 // uri_prefixN + host:port + uri_postfixN, N counting from 1, with
 // uri_userN and uri_pwN. The host is 0.0.0.0, or vent.cfg [main]
-// services_uri when set. Only services with network_mode = host have
-// reachable ports: the others run in a network namespace of their own
-// holding only lo, and show none.
+// services_uri when set. A service with network_mode = host is reached on
+// its own ports; the others run in a network namespace of their own
+// holding only lo, and are reached on the host ports ventapp publishes for
+// them (ports.go), each URI showing the host address and port; vent's
+// labels count the published ports only.
 func (e *Engine) Services(ctx context.Context) ([]ServiceInfo, error) {
 	l := e.lc()
 	l.mu.Lock()
@@ -1054,9 +1074,8 @@ func (e *Engine) Services(ctx context.Context) ([]ServiceInfo, error) {
 			if p.Settings.Docker.HostNetwork {
 				info.Network = "host"
 				info.URIs = serviceURIs(p.Settings.Labels, ports, e.cfg.ServicesURI)
-			} else if len(ports) > 0 {
-				info.Note = "ports " + strings.Join(ports, ", ") + " are not reachable: the service has its own " +
-					"network namespace; set network_mode = host in [docker] to publish them"
+			} else {
+				e.publishedInfo(&info, p, ports)
 			}
 			out = append(out, info)
 		}
@@ -1070,18 +1089,12 @@ func serviceURIs(labels map[string]string, ports []string, servicesURI string) [
 	if servicesURI != "" {
 		host = servicesURI
 	}
-	out := []ServiceURI{}
-	for i, port := range ports {
-		n := strconv.Itoa(i + 1)
+	var targets []uriTarget
+	for _, port := range ports {
 		num, _, _ := strings.Cut(port, "/")
-		out = append(out, ServiceURI{
-			Port:     port,
-			URI:      labels["uri_prefix"+n] + host + ":" + num + labels["uri_postfix"+n],
-			User:     labels["uri_user"+n],
-			Password: labels["uri_pw"+n],
-		})
+		targets = append(targets, uriTarget{port: port, addr: host + ":" + num})
 	}
-	return out
+	return uriList(labels, targets)
 }
 
 // servicePorts returns the container ports of p, "9200/tcp" style, sorted

@@ -65,10 +65,12 @@ type Mount struct {
 	ReadOnly bool `json:"read_only,omitempty"`
 }
 
-// dockerKeys are the [docker] keys that ventapp uses.
+// dockerKeys are the [docker] keys that ventapp uses. ports and
+// publish_all_ports are read by the engine when it starts a service tool
+// (package portmap parses them), so they have no case below.
 var dockerKeys = []string{
 	"command", "environment", "network_mode", "mem_limit", "pids_limit",
-	"volumes", "user", "working_dir", "privileged",
+	"volumes", "user", "working_dir", "privileged", "ports", "publish_all_ports",
 }
 
 // docker reads [docker].

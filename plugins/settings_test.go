@@ -61,7 +61,7 @@ func TestSettingsRealTemplates(t *testing.T) {
 		{"kibana", Settings{
 			Info:        InfoSettings{Name: "kibana", Groups: []string{"visualization"}},
 			ProcessBase: true, Instances: 1, Priority: []int{1},
-			Docker: DockerSettings{Unsupported: []string{"links", "publish_all_ports"}},
+			Docker: DockerSettings{Unsupported: []string{"links"}},
 			Labels: map[string]string{"uri_prefix1": "http://"},
 		}},
 		{"rq_worker", Settings{
