@@ -91,7 +91,7 @@ func TestLiveStripSnapEmpty(t *testing.T) {
 		wantCap int
 	}{
 		{Tap{ID: "strip", StripPayload: true}, 14 + 20 + 8},
-		{Tap{ID: "snap", SnapLen: 60}, 60},
+		{Tap{ID: "snap", SnapLen: 60, RingMB: MinRingMB}, 60},
 		{Tap{ID: "whole"}, 14 + 20 + 8 + 500},
 	}
 	for _, c := range cases {

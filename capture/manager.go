@@ -295,9 +295,13 @@ func (m *Manager) start(id string, resume bool) (Status, error) {
 	if snap == 0 {
 		snap = DefaultSnapLen
 	}
+	ringMB := t.RingMB
+	if ringMB == 0 {
+		ringMB = DefaultRingMB
+	}
 	r := &runner{
 		tap: t, prog: prog, link: link, done: int(e.st.Stats.Rotations),
-		open: func() (source, error) { return openAFPacket(m.opts.Netns, t.NIC, prog) },
+		open: func() (source, error) { return openAFPacket(m.opts.Netns, t.NIC, ringMB, prog) },
 		rot: &rotator{
 			id: id, stagingDir: m.opts.StagingDir, dropDir: m.opts.DropDir, link: link,
 			snaplen: snap, maxBytes: t.MaxFileBytes,

@@ -12,11 +12,12 @@ import (
 	"github.com/gopacket/gopacket/layers"
 )
 
-// Pipeline sizes of a pcapWriter. A buffer holds at least one record of
-// the largest snap length (MaxSnapLen plus its header).
+// Pipeline sizes of a pcapWriter: 24 MiB a running tap. A buffer holds at
+// least one record of the largest snap length (MaxSnapLen plus its
+// header).
 const (
 	pipeBufferSize = 4 << 20
-	pipeBuffers    = 3
+	pipeBuffers    = 6
 )
 
 // pcap file format constants (microsecond timestamps, the classic format

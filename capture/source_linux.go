@@ -19,8 +19,7 @@ import (
 
 // Ring and timing settings of the AF_PACKET socket.
 const (
-	ringBlockSize = 1 << 20 // one TPACKET_V3 block
-	ringBlocks    = 32      // 32 MiB of ring per tap
+	ringBlockSize = 1 << 20 // one TPACKET_V3 block; Tap.RingMB counts them
 	// blockTimeout is how long the kernel holds a partly filled block
 	// before handing it over; it bounds how late a packet is seen.
 	blockTimeout = 20 * time.Millisecond
@@ -74,9 +73,10 @@ func linkTypeOf(netns, nic string) layers.LinkType {
 	return layers.LinkTypeEthernet
 }
 
-// openAFPacket opens nic in the namespace at netns, attaches prog and
-// empties the socket of every packet that arrived before prog did.
-func openAFPacket(netns, nic string, prog *bpf.Program) (*afSource, error) {
+// openAFPacket opens nic in the namespace at netns with a ring of ringMB
+// blocks, attaches prog and empties the socket of every packet that
+// arrived before prog did.
+func openAFPacket(netns, nic string, ringMB int, prog *bpf.Program) (*afSource, error) {
 	var h *afpacket.TPacket
 	err := inNetns(netns, func() error {
 		ifi, err := net.InterfaceByName(nic)
@@ -91,7 +91,7 @@ func openAFPacket(netns, nic string, prog *bpf.Program) (*afSource, error) {
 			afpacket.TPacketVersion3,
 			afpacket.OptFrameSize(afpacket.DefaultFrameSize),
 			afpacket.OptBlockSize(ringBlockSize),
-			afpacket.OptNumBlocks(ringBlocks),
+			afpacket.OptNumBlocks(ringMB),
 			afpacket.OptBlockTimeout(blockTimeout),
 			afpacket.OptPollTimeout(pollTimeout),
 		)

@@ -32,6 +32,15 @@ var (
 // DefaultSnapLen is the snap length a tap uses when it sets none.
 const DefaultSnapLen = bpf.MaxSnapLen
 
+// Ring sizes of a tap's AF_PACKET socket, in MiB (one TPACKET_V3 block
+// is 1 MiB). The ring is kernel memory held while the tap runs; it rides
+// out the moments the tap's goroutines are not on a CPU.
+const (
+	DefaultRingMB = 64
+	MinRingMB     = 2
+	MaxRingMB     = 1024
+)
+
 // maxIDLen keeps file names under the file system's limit.
 const maxIDLen = 128
 
@@ -54,6 +63,9 @@ type Tap struct {
 	// MaxFileBytes starts a new file once one reaches this size; 0 means
 	// files rotate by interval only.
 	MaxFileBytes int64
+	// RingMB is the size of the capture ring in MiB; 0 means
+	// DefaultRingMB.
+	RingMB int
 	// Metadata is free-form data the caller attaches (vent's /update).
 	Metadata map[string]any
 }
@@ -68,6 +80,7 @@ type tapJSON struct {
 	SnapLen      int            `json:"snaplen,omitempty"`
 	StripPayload bool           `json:"strip_payload,omitempty"`
 	MaxFileBytes int64          `json:"max_file_bytes,omitempty"`
+	RingMB       int            `json:"ring_mb,omitempty"`
 	Metadata     map[string]any `json:"metadata,omitempty"`
 }
 
@@ -76,7 +89,7 @@ func (t Tap) MarshalJSON() ([]byte, error) {
 	return json.Marshal(tapJSON{
 		ID: t.ID, NIC: t.NIC, Interval: t.Interval.Seconds(), Iters: t.Iters, Filter: t.Filter,
 		SnapLen: t.SnapLen, StripPayload: t.StripPayload, MaxFileBytes: t.MaxFileBytes,
-		Metadata: t.Metadata,
+		RingMB: t.RingMB, Metadata: t.Metadata,
 	})
 }
 
@@ -89,7 +102,7 @@ func (t *Tap) UnmarshalJSON(data []byte) error {
 	*t = Tap{
 		ID: j.ID, NIC: j.NIC, Interval: time.Duration(j.Interval * float64(time.Second)),
 		Iters: j.Iters, Filter: j.Filter, SnapLen: j.SnapLen, StripPayload: j.StripPayload,
-		MaxFileBytes: j.MaxFileBytes, Metadata: j.Metadata,
+		MaxFileBytes: j.MaxFileBytes, RingMB: j.RingMB, Metadata: j.Metadata,
 	}
 	return nil
 }
@@ -125,6 +138,9 @@ func (t *Tap) Validate() error {
 			ErrBadTap, t.ID, t.MaxFileBytes)
 	case t.MaxFileBytes > 0 && t.MaxFileBytes < 1024:
 		return fmt.Errorf("%w: tap %s: max file bytes %d is below 1024", ErrBadTap, t.ID, t.MaxFileBytes)
+	case t.RingMB != 0 && (t.RingMB < MinRingMB || t.RingMB > MaxRingMB):
+		return fmt.Errorf("%w: tap %s: ring %d MiB must be between %d and %d (0: %d)",
+			ErrBadTap, t.ID, t.RingMB, MinRingMB, MaxRingMB, DefaultRingMB)
 	}
 	return nil
 }

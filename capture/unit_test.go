@@ -47,6 +47,10 @@ func TestValidate(t *testing.T) {
 		{"iters", func(t *Tap) { t.Iters = -1 }, "iters -1"},
 		{"snaplen", func(t *Tap) { t.SnapLen = 1 << 20 }, "snaplen 1048576"},
 		{"max bytes", func(t *Tap) { t.MaxFileBytes = 10 }, "max file bytes 10"},
+		{"ring default", func(t *Tap) { t.RingMB = 0 }, ""},
+		{"ring smallest", func(t *Tap) { t.RingMB = MinRingMB }, ""},
+		{"ring too small", func(t *Tap) { t.RingMB = 1 }, "ring 1 MiB"},
+		{"ring too big", func(t *Tap) { t.RingMB = 4096 }, "ring 4096 MiB"},
 	}
 	for _, c := range cases {
 		tap := good

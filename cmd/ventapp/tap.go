@@ -15,7 +15,7 @@ import (
 
 // tapUsage is the usage line of `ventapp tap`.
 const tapUsage = "create --nic NIC --id ID --interval SECS [--iters N] [--filter EXPR] " +
-	"[--snaplen N] [--strip-payload] [--max-file-bytes N] [--metadata JSON] [--no-start] | " +
+	"[--snaplen N] [--strip-payload] [--max-file-bytes N] [--ring-mb N] [--metadata JSON] [--no-start] | " +
 	"list [--json] | start|stop|delete ID... | update ID --metadata JSON | nics [--json] | " +
 	"info [--json] | filter FILE --filter EXPR [--strip-payload] -o OUT"
 
@@ -48,6 +48,7 @@ func cmdTap(ctx context.Context, env *cliEnv, args []string) error {
 		fs.IntVar(&t.SnapLen, "snaplen", 0, "bytes kept of each packet (0: all)")
 		fs.BoolVar(&t.StripPayload, "strip-payload", false, "drop TCP and UDP payloads, keep headers")
 		fs.Int64Var(&t.MaxFileBytes, "max-file-bytes", 0, "also start a new file at this size (0: no limit)")
+		fs.IntVar(&t.RingMB, "ring-mb", 0, fmt.Sprintf("capture ring size in MiB (0: %d)", capture.DefaultRingMB))
 		fs.BoolVar(&noStart, "no-start", false, "store the tap without starting it")
 	}
 	if sub == "create" || sub == "update" {
