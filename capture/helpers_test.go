@@ -19,6 +19,8 @@ import (
 	"github.com/gopacket/gopacket/layers"
 	"github.com/gopacket/gopacket/pcapgo"
 	"go.etcd.io/bbolt"
+
+	"github.com/ventapp/ventapp/internal/netns"
 )
 
 // pcapsDir holds the shared real captures (capture/ is one level down).
@@ -100,7 +102,7 @@ func (p *vethPair) capPath() string { return "/run/netns/" + p.capNS }
 func (p *vethPair) peerSocket(t testing.TB) *net.UDPConn {
 	t.Helper()
 	var conn *net.UDPConn
-	err := inNetns("/run/netns/"+p.peerNS, func() error {
+	err := netns.Run("/run/netns/"+p.peerNS, func() error {
 		var err error
 		conn, err = net.ListenUDP("udp4", &net.UDPAddr{IP: net.ParseIP(p.peerAddr)})
 		return err

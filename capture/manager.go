@@ -17,6 +17,7 @@ import (
 	"go.etcd.io/bbolt"
 
 	"github.com/ventapp/ventapp/capture/bpf"
+	"github.com/ventapp/ventapp/internal/netns"
 )
 
 // bucketName is the top-level bbolt bucket holding one record per tap.
@@ -238,7 +239,7 @@ func (m *Manager) check(t *Tap) error {
 
 // checkNIC refuses a tap whose NIC does not exist.
 func (m *Manager) checkNIC(t Tap) error {
-	return inNetns(m.opts.Netns, func() error {
+	return netns.Run(m.opts.Netns, func() error {
 		if _, err := net.InterfaceByName(t.NIC); err != nil {
 			return fmt.Errorf("%w: tap %s: nic %q: %w", ErrBadTap, t.ID, t.NIC, errNICMissing)
 		}

@@ -6,6 +6,8 @@ import (
 	"os"
 	"strconv"
 	"strings"
+
+	"github.com/ventapp/ventapp/internal/netns"
 )
 
 // NIC describes one network interface.
@@ -28,11 +30,11 @@ func (n NIC) State() string {
 	return "down"
 }
 
-// listNICs lists the interfaces of the network namespace at netns ("" for
+// listNICs lists the interfaces of the network namespace at ns ("" for
 // the process's own).
-func listNICs(netns string) ([]NIC, error) {
+func listNICs(ns string) ([]NIC, error) {
 	var out []NIC
-	err := inNetns(netns, func() error {
+	err := netns.Run(ns, func() error {
 		ifs, err := net.Interfaces()
 		if err != nil {
 			return fmt.Errorf("listing network interfaces: %w", err)

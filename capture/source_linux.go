@@ -15,6 +15,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/ventapp/ventapp/capture/bpf"
+	"github.com/ventapp/ventapp/internal/netns"
 )
 
 // Ring and timing settings of the AF_PACKET socket.
@@ -57,8 +58,8 @@ type afSource struct {
 // sysfs; sysfs shows the namespace it was mounted in, so anything but a
 // readable Ethernet answer falls back to Ethernet, which also covers
 // loopback.
-func linkTypeOf(netns, nic string) layers.LinkType {
-	if netns != "" {
+func linkTypeOf(ns, nic string) layers.LinkType {
+	if ns != "" {
 		return layers.LinkTypeEthernet
 	}
 	data, err := os.ReadFile("/sys/class/net/" + nic + "/type")
@@ -73,12 +74,12 @@ func linkTypeOf(netns, nic string) layers.LinkType {
 	return layers.LinkTypeEthernet
 }
 
-// openAFPacket opens nic in the namespace at netns with a ring of ringMB
+// openAFPacket opens nic in the namespace at ns with a ring of ringMB
 // blocks, attaches prog and empties the socket of every packet that
 // arrived before prog did.
-func openAFPacket(netns, nic string, ringMB int, prog *bpf.Program) (*afSource, error) {
+func openAFPacket(ns, nic string, ringMB int, prog *bpf.Program) (*afSource, error) {
 	var h *afpacket.TPacket
-	err := inNetns(netns, func() error {
+	err := netns.Run(ns, func() error {
 		ifi, err := net.InterfaceByName(nic)
 		if err != nil {
 			return fmt.Errorf("nic %s: %w", nic, errNICMissing)

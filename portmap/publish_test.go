@@ -16,6 +16,8 @@ import (
 	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/ventapp/ventapp/internal/netns"
 )
 
 // testNetns is a network namespace the test created, with a process in it
@@ -84,7 +86,7 @@ func run(t *testing.T, name string, args ...string) {
 func (n *testNetns) tcpServer(t *testing.T, port int) {
 	t.Helper()
 	var ln net.Listener
-	err := onNetnsThread(n.path, func() (err error) {
+	err := netns.Run(n.path, func() (err error) {
 		ln, err = net.Listen("tcp4", fmt.Sprintf("127.0.0.1:%d", port))
 		return err
 	})
@@ -112,7 +114,7 @@ func (n *testNetns) tcpServer(t *testing.T, port int) {
 func (n *testNetns) udpServer(t *testing.T, port int) {
 	t.Helper()
 	var pc net.PacketConn
-	err := onNetnsThread(n.path, func() (err error) {
+	err := netns.Run(n.path, func() (err error) {
 		pc, err = net.ListenPacket("udp4", fmt.Sprintf("127.0.0.1:%d", port))
 		return err
 	})
@@ -412,7 +414,7 @@ func TestClose(t *testing.T) {
 
 	// A server that holds connections open until the client goes.
 	var ln net.Listener
-	err := onNetnsThread(a.path, func() (err error) {
+	err := netns.Run(a.path, func() (err error) {
 		ln, err = net.Listen("tcp4", "127.0.0.1:7000")
 		return err
 	})
