@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/url"
 	"os"
+	"strings"
 	"syscall"
 )
 
@@ -60,7 +61,7 @@ func (c *Client) Do(ctx context.Context, method, path string, query url.Values, 
 		if json.Unmarshal(data, &e) != nil || e.Error == "" {
 			e.Error = string(bytes.TrimSpace(data))
 		}
-		return &StatusError{Code: resp.StatusCode, Message: e.Error}
+		return &StatusError{Code: resp.StatusCode, Message: strings.TrimSpace(e.Error), Kind: e.Kind}
 	}
 	if out == nil {
 		return nil
@@ -88,8 +89,17 @@ func (c *Client) PostJSON(ctx context.Context, path string, v any, out any) erro
 
 // StatusError is a daemon answer with a non-2xx status.
 type StatusError struct {
-	Code    int
+	// Code is the HTTP status code.
+	Code int
+
+	// Message is the daemon's error message (or the body's text when it
+	// was not a JSON Error).
 	Message string
+
+	// Kind is the answer's Error.Kind, such as KindGitCredentials; empty
+	// when the daemon gave none.
+	Kind string
 }
 
+// Error returns the daemon's message.
 func (e *StatusError) Error() string { return e.Message }

@@ -3,9 +3,11 @@
 // The daemon serves it on a Unix socket in the data dir (mode 0660); the
 // command-line client in this package talks to that socket. Every route
 // lives under /api/v1/. Errors come back as {"error": "..."} with a status
-// code that says what kind of problem it was: 400 for bad input, 404 for
-// something that does not exist, 409 for a state conflict, 503 when
-// containerd is unreachable and 500 for everything else.
+// code that says what kind of problem it was: 400 for bad input, 401 when a
+// plugin repository wants git credentials, 404 for something that does not
+// exist, 409 for a state conflict, 502 when a repository cannot be fetched,
+// 503 when containerd is unreachable and 500 for everything else. Errors a
+// client may act on also carry a "kind" (see Error).
 package api
 
 import (
@@ -122,8 +124,19 @@ func removeStaleSocket(path string) error {
 
 // Error is the body of every failed request.
 type Error struct {
+	// Error is the message, for people.
 	Error string `json:"error"`
+
+	// Kind names, for programs, a problem the client can act on; empty
+	// for the others. See KindGitCredentials.
+	Kind string `json:"kind,omitempty"`
 }
+
+// KindGitCredentials is the Error.Kind of a 401 answer to a plugin
+// repository add or update: the repository wants credentials that were
+// not given or were refused. It tells that answer apart from the 401 of
+// the web listener's token check, which has no kind.
+const KindGitCredentials = "git_credentials"
 
 func writeJSON(w http.ResponseWriter, code int, v any) {
 	w.Header().Set("Content-Type", "application/json")
@@ -133,9 +146,18 @@ func writeJSON(w http.ResponseWriter, code int, v any) {
 	enc.Encode(v)
 }
 
+// writeErr answers err with the status and kind errStatus gives it.
 func writeErr(w http.ResponseWriter, err error) {
-	code := http.StatusInternalServerError
+	code, kind := errStatus(err)
+	writeJSON(w, code, Error{Error: err.Error(), Kind: kind})
+}
+
+// errStatus maps err to an HTTP status code and an Error.Kind.
+func errStatus(err error) (code int, kind string) {
+	code = http.StatusInternalServerError
 	switch {
+	case errors.Is(err, plugins.ErrRepoAuth):
+		return http.StatusUnauthorized, KindGitCredentials
 	case errors.Is(err, jobs.ErrNotFound), errors.Is(err, plugins.ErrNotFound), errors.Is(err, os.ErrNotExist):
 		code = http.StatusNotFound
 	case errors.Is(err, plugins.ErrRepoURL), errors.Is(err, plugins.ErrBranchNotFound),
@@ -155,7 +177,7 @@ func writeErr(w http.ResponseWriter, err error) {
 	case errors.Is(err, engine.ErrContainerdDown):
 		code = http.StatusServiceUnavailable
 	}
-	writeJSON(w, code, Error{Error: err.Error()})
+	return code, ""
 }
 
 var errBadRequest = errors.New("bad request")

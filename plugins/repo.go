@@ -35,6 +35,11 @@ var (
 	// cloned, fetched or checked out.
 	ErrRepoFetch = errors.New("cannot fetch repository")
 
+	// ErrRepoAuth is returned when the repository wants credentials that
+	// were not given, or refuses those given. It wraps ErrRepoFetch, so
+	// errors.Is(err, ErrRepoFetch) holds for it too.
+	ErrRepoAuth = fmt.Errorf("%w: the repository wants credentials", ErrRepoFetch)
+
 	// ErrBranchNotFound is returned when the remote has no such branch.
 	ErrBranchNotFound = errors.New("branch not found")
 
@@ -245,9 +250,8 @@ func (f *fetcher) checkRefs() error {
 
 	remote := git.NewRemote(memory.NewStorage(), &config.RemoteConfig{Name: "origin", URLs: []string{f.u.URL}})
 	refs, err := remote.ListContext(f.ctx, &git.ListOptions{Auth: f.auth})
-	if errors.Is(err, transport.ErrAuthenticationRequired) || errors.Is(err, transport.ErrAuthorizationFailed) {
-		return f.fail(ErrRepoFetch, err, "the credentials are missing or wrong (give user:password in "+
-			"the URL or set %s and %s)", EnvGitUsername, EnvGitPassword)
+	if isAuthErr(err) {
+		return f.authFail(err)
 	}
 	if err != nil {
 		return f.fail(ErrRepoFetch, err, "cannot list the remote's branches")
@@ -279,6 +283,19 @@ func (f *fetcher) checkRefs() error {
 			f.branch, listNames(f.branches))
 	}
 	return nil
+}
+
+// isAuthErr reports whether go-git refused err for missing or wrong
+// credentials.
+func isAuthErr(err error) bool {
+	return errors.Is(err, transport.ErrAuthenticationRequired) ||
+		errors.Is(err, transport.ErrAuthorizationFailed)
+}
+
+// authFail is the ErrRepoAuth error for cause.
+func (f *fetcher) authFail(cause error) error {
+	return f.fail(ErrRepoAuth, cause, "the credentials are missing or wrong (give user:password in "+
+		"the URL or set %s and %s)", EnvGitUsername, EnvGitPassword)
 }
 
 // listNames joins up to 20 names.
@@ -323,6 +340,9 @@ func (f *fetcher) openOrClone(dir string) (*git.Repository, bool, error) {
 		Force:      true,
 		Prune:      true,
 	})
+	if isAuthErr(err) {
+		return nil, false, f.authFail(err)
+	}
 	if err != nil && !errors.Is(err, git.NoErrAlreadyUpToDate) {
 		return nil, false, f.fail(ErrRepoFetch, err, "fetch")
 	}
@@ -346,6 +366,9 @@ func (f *fetcher) clone(dir string) (*git.Repository, error) {
 	})
 	if err != nil {
 		_ = os.RemoveAll(dir)
+		if isAuthErr(err) {
+			return nil, f.authFail(err)
+		}
 		return nil, f.fail(ErrRepoFetch, err, "clone")
 	}
 	return repo, nil

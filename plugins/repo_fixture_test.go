@@ -274,6 +274,13 @@ func startGitDaemon(t testing.TB, base string) string {
 // when git http-backend is not installed.
 func startGitHTTP(t testing.TB, root, user, pass string) string {
 	t.Helper()
+	return startGitHTTPGuarded(t, root, user, pass, func(*http.Request) bool { return true })
+}
+
+// startGitHTTPGuarded is startGitHTTP asking for the credentials only on
+// the requests guarded reports true for.
+func startGitHTTPGuarded(t testing.TB, root, user, pass string, guarded func(*http.Request) bool) string {
+	t.Helper()
 	out, err := exec.Command("git", "--exec-path").Output()
 	if err != nil {
 		t.Skip("git is not installed; the HTTP case needs git http-backend")
@@ -284,7 +291,7 @@ func startGitHTTP(t testing.TB, root, user, pass string) string {
 	}
 	h := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
+		if u, p, ok := r.BasicAuth(); guarded(r) && (!ok || u != user || p != pass) {
 			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
 			http.Error(w, "authentication required", http.StatusUnauthorized)
 			return

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"slices"
@@ -451,6 +452,69 @@ func TestFetchRepoCredentials(t *testing.T) {
 				t.Fatal(err)
 			}
 		})
+	}
+}
+
+func TestFetchRepoAuthError(t *testing.T) {
+	const secret = "pw-Auth-9"
+	f := newGitFixture(t)
+	root := f.bareCopy(t)
+	srv := startGitHTTP(t, root, "alice", secret)
+	repoURL := srv + "/cyberreboot/vent-plugins.git"
+
+	// Only the pack download asks for credentials: the clone step, not
+	// the listing, meets the refusal.
+	packOnly := startGitHTTPGuarded(t, root, "alice", secret, func(r *http.Request) bool {
+		return r.Method == http.MethodPost
+	})
+	packURL := packOnly + "/cyberreboot/vent-plugins.git"
+
+	cases := []struct {
+		name     string
+		o        RepoOptions
+		wantAuth bool
+	}{
+		{"no credentials", RepoOptions{URL: repoURL}, true},
+		{"wrong password", RepoOptions{URL: repoURL,
+			Auth: Credentials{Username: "alice", Password: "nope"}}, true},
+		{"wrong user in URL", RepoOptions{
+			URL: strings.Replace(repoURL, "http://", "http://bob:x@", 1)}, true},
+		{"refused at clone", RepoOptions{URL: packURL}, true},
+		{"closed port", RepoOptions{URL: "http://127.0.0.1:" + itoa(freePort(t)) + "/org/repo.git",
+			Auth: Credentials{Username: "alice", Password: secret}}, false},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			data := t.TempDir()
+			_, err := fetch(t, data, tc.o)
+			if err == nil {
+				t.Fatal("fetch succeeded")
+			}
+			if !errors.Is(err, ErrRepoFetch) {
+				t.Errorf("error %v is not ErrRepoFetch", err)
+			}
+			if errors.Is(err, ErrRepoAuth) != tc.wantAuth {
+				t.Errorf("errors.Is(%v, ErrRepoAuth) = %v, want %v", err, !tc.wantAuth, tc.wantAuth)
+			}
+			if tc.wantAuth && !strings.Contains(err.Error(), "/cyberreboot/vent-plugins.git") {
+				t.Errorf("error does not name the URL: %v", err)
+			}
+			if strings.Contains(err.Error(), secret) || strings.Contains(err.Error(), "bob:x") {
+				t.Errorf("error holds credentials: %v", err)
+			}
+			clone := filepath.Join(data, "plugins", "cyberreboot", "vent-plugins")
+			if _, serr := os.Stat(clone); serr == nil {
+				t.Error("a failed clone left its folder")
+			}
+		})
+	}
+
+	// The right credentials pass both servers.
+	for _, u := range []string{repoURL, packURL} {
+		if _, err := fetch(t, t.TempDir(), RepoOptions{URL: u,
+			Auth: Credentials{Username: "alice", Password: secret}}); err != nil {
+			t.Errorf("%s with the right credentials: %v", u, err)
+		}
 	}
 }
 

@@ -3,14 +3,20 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"text/tabwriter"
 	"time"
+
+	"golang.org/x/term"
 
 	"github.com/ventapp/ventapp/api"
 	"github.com/ventapp/ventapp/config"
@@ -126,6 +132,8 @@ func cmdPlugins(ctx context.Context, env *cliEnv, args []string) error {
 	commit := fs.String("commit", "", "git commit to check out (default: the branch tip)")
 	tools := fs.String("tools", "", "comma-separated tool names to add (default: all)")
 	core := fs.Bool("core", false, "add only tools whose path contains \"core\"")
+	credsStdin := fs.Bool("credentials-stdin", false,
+		"read the git user name and password (or token) from stdin, one line each (plugins add URL)")
 	out := fs.String("o", "", "bundle file to write (plugins export)")
 	follow := fs.Bool("f", false, "keep printing new output (plugins logs)")
 	pos, err := parseInterspersed(fs, args)
@@ -145,7 +153,10 @@ func cmdPlugins(ctx context.Context, env *cliEnv, args []string) error {
 		if isGitURL(pos[0]) {
 			return addRepo(ctx, env, c, api.AddPluginRequest{
 				URL: pos[0], Branch: *branch, Commit: *commit, Tools: splitList(*tools), Core: *core,
-			}, *asJSON)
+			}, *asJSON, *credsStdin)
+		}
+		if *credsStdin {
+			return fmt.Errorf("%w: --credentials-stdin is for a git URL, not a folder", errUsage)
 		}
 		dir, err := filepath.Abs(pos[0])
 		if err != nil {
@@ -259,15 +270,77 @@ func splitList(s string) []string {
 }
 
 // addRepo asks the daemon to clone a plugin repository and add its tools.
-// Credentials come from VENTAPP_GIT_USERNAME and VENTAPP_GIT_PASSWORD and
-// go to the daemon for this fetch only.
-func addRepo(ctx context.Context, env *cliEnv, c *api.Client, req api.AddPluginRequest, asJSON bool) error {
+// The git credentials are two lines read from stdin when credsStdin is
+// set, else VENTAPP_GIT_USERNAME and VENTAPP_GIT_PASSWORD, else the
+// user:password in the URL. When the daemon answers that the
+// repository wants credentials and none were given, addRepo asks for them
+// on a terminal stdin and tries once more; without a terminal it fails
+// with a hint. Credentials go to the daemon for this fetch only and are
+// never printed.
+func addRepo(ctx context.Context, env *cliEnv, c *api.Client, req api.AddPluginRequest, asJSON,
+	credsStdin bool) error {
+	u, err := plugins.ParseRepoURL(req.URL)
+	if err != nil {
+		return err
+	}
+	urlUser, urlHasPassword := urlCredentials(req.URL)
+
 	creds := plugins.CredentialsFromEnv()
+	if credsStdin {
+		if creds, err = readCredentialLines(env.stdin); err != nil {
+			return err
+		}
+	}
+	given := ""
+	switch {
+	case credsStdin:
+		given = "read from stdin"
+	case !creds.Empty():
+		given = "from " + plugins.EnvGitUsername + " and " + plugins.EnvGitPassword
+	case urlHasPassword:
+		given = "in the URL"
+	}
+
+	res, err := postRepo(ctx, env, c, req, u.URL, creds)
+	if !wantsCredentials(err) {
+		return reportRepo(env, res, err, asJSON)
+	}
+	if given != "" {
+		return fmt.Errorf("%w\nthe repository refused the credentials %s", err, given)
+	}
+	if !stdinIsTerminal(env.stdin) {
+		return fmt.Errorf("%w\n%s", err, credentialsHint)
+	}
+
+	if creds, err = promptCredentials(env, u.Scheme+"://"+u.Host, urlUser); err != nil {
+		return err
+	}
+	res, err = postRepo(ctx, env, c, req, u.URL, creds)
+	if wantsCredentials(err) {
+		return fmt.Errorf("%w\nthe repository refused the credentials entered", err)
+	}
+	return reportRepo(env, res, err, asJSON)
+}
+
+// credentialsHint says how to give git credentials.
+const credentialsHint = "the repository wants a user name and password (or token): set " +
+	plugins.EnvGitUsername + " and " + plugins.EnvGitPassword + ", or pass --credentials-stdin and " +
+	"write them as two lines on stdin, or run the command on a terminal to be asked for them"
+
+// postRepo sends one add request with creds, showing the URL without
+// credentials in the progress line.
+func postRepo(ctx context.Context, env *cliEnv, c *api.Client, req api.AddPluginRequest, shown string,
+	creds plugins.Credentials) (engine.RepoResult, error) {
 	req.Username, req.Password = creds.Username, creds.Password
 	var res engine.RepoResult
-	p := newProgress(env.stderr, "cloning "+req.URL+" and building its tools", 0)
+	p := newProgress(env.stderr, "cloning "+shown+" and building its tools", 0)
 	err := c.PostJSON(ctx, "/api/v1/plugins", req, &res)
 	p.finish(result(err))
+	return res, err
+}
+
+// reportRepo prints the outcome of an add request.
+func reportRepo(env *cliEnv, res engine.RepoResult, err error, asJSON bool) error {
 	if err != nil {
 		return err
 	}
@@ -279,6 +352,132 @@ func addRepo(ctx context.Context, env *cliEnv, c *api.Client, req api.AddPluginR
 		fmt.Fprintf(env.stdout, "  %s\tskipped: %s\n", s.Path, s.Reason)
 	}
 	return printAdded(env, "  ", res.Tools)
+}
+
+// wantsCredentials reports whether err is the daemon's answer that the
+// repository wants git credentials.
+func wantsCredentials(err error) bool {
+	var se *api.StatusError
+	return errors.As(err, &se) && se.Kind == api.KindGitCredentials
+}
+
+// urlCredentials returns the user name in a scheme://user[:password]@host
+// URL and whether it holds a password. git's scp-like user@host:path
+// holds an ssh user name only, which is not a credential to prompt
+// around.
+func urlCredentials(raw string) (user string, hasPassword bool) {
+	if !strings.Contains(raw, "://") {
+		return "", false
+	}
+	pu, err := url.Parse(raw)
+	if err != nil || pu.User == nil {
+		return "", false
+	}
+	_, hasPassword = pu.User.Password()
+	return pu.User.Username(), hasPassword
+}
+
+// readCredentialLines reads the user name and the password from the first
+// two lines of r (--credentials-stdin).
+func readCredentialLines(r io.Reader) (plugins.Credentials, error) {
+	if r == nil {
+		r = strings.NewReader("")
+	}
+	user, err := readLine(r)
+	if err != nil {
+		return plugins.Credentials{}, fmt.Errorf("--credentials-stdin: reading the user name: %w", err)
+	}
+	password, err := readLine(r)
+	if err != nil && (!errors.Is(err, io.EOF) || password == "") {
+		return plugins.Credentials{}, fmt.Errorf("--credentials-stdin: reading the password "+
+			"(the second line): %w", err)
+	}
+	if user == "" && password == "" {
+		return plugins.Credentials{}, errors.New("--credentials-stdin: the user name and the password " +
+			"are both empty")
+	}
+	return plugins.Credentials{Username: user, Password: password}, nil
+}
+
+// readLine reads one line from r a byte at a time, so nothing after it is
+// consumed, and drops the line ending. It returns io.EOF with what was
+// read when r ends before a newline.
+func readLine(r io.Reader) (string, error) {
+	var b []byte
+	one := make([]byte, 1)
+	for len(b) < 4096 {
+		n, err := r.Read(one)
+		if n == 1 {
+			if one[0] == '\n' {
+				return strings.TrimSuffix(string(b), "\r"), nil
+			}
+			b = append(b, one[0])
+			continue
+		}
+		if err != nil {
+			return string(b), err
+		}
+	}
+	return "", errors.New("line longer than 4096 bytes")
+}
+
+// promptCredentials asks on stderr for the user name (unless the URL gave
+// one) and reads the password from the terminal without echo.
+func promptCredentials(env *cliEnv, site, user string) (plugins.Credentials, error) {
+	if user == "" {
+		fmt.Fprintf(env.stderr, "Username for %s: ", site)
+		var err error
+		if user, err = readLine(env.stdin); err != nil {
+			fmt.Fprintln(env.stderr)
+			return plugins.Credentials{}, fmt.Errorf("reading the user name: %w", err)
+		}
+	}
+	fmt.Fprint(env.stderr, "Password: ")
+	password, err := readTermPassword(env.stdin)
+	fmt.Fprintln(env.stderr)
+	if err != nil {
+		return plugins.Credentials{}, fmt.Errorf("reading the password: %w", err)
+	}
+	if user == "" && password == "" {
+		return plugins.Credentials{}, errors.New("no credentials entered")
+	}
+	return plugins.Credentials{Username: user, Password: password}, nil
+}
+
+// stdinIsTerminal reports whether r is a terminal; tests replace it.
+var stdinIsTerminal = func(r io.Reader) bool {
+	f, ok := r.(*os.File)
+	return ok && term.IsTerminal(int(f.Fd()))
+}
+
+// readTermPassword reads a line from the terminal r without echo; tests
+// replace it. An interrupt while it waits turns the echo back on before
+// the process exits.
+var readTermPassword = func(r io.Reader) (string, error) {
+	f, ok := r.(*os.File)
+	if !ok {
+		return "", errors.New("stdin is not a terminal")
+	}
+	fd := int(f.Fd())
+	state, err := term.GetState(fd)
+	if err != nil {
+		return "", err
+	}
+	sig := make(chan os.Signal, 1)
+	signal.Notify(sig, os.Interrupt, syscall.SIGTERM)
+	done := make(chan struct{})
+	defer func() { signal.Stop(sig); close(done) }()
+	go func() {
+		select {
+		case <-sig:
+			_ = term.Restore(fd, state)
+			os.Exit(130)
+		case <-done:
+		}
+	}()
+
+	b, err := term.ReadPassword(fd)
+	return string(b), err
 }
 
 // printAdded prints one line per added tool and fails when any was not

@@ -33,6 +33,7 @@ type command struct {
 
 // cliEnv is what every command gets: its streams and the global flags.
 type cliEnv struct {
+	stdin          io.Reader // nil reads as empty
 	stdout, stderr io.Writer
 	configPath     string
 	dataDir        string
@@ -53,7 +54,8 @@ var errUsage = errors.New("usage")
 func commands() []command {
 	return []command{
 		{"serve", "[--config FILE] [--data-dir DIR]", "Run the appliance in the foreground", cmdServe},
-		{"plugins", "add PATH|URL [--branch B] [--commit C] [--tools a,b] [--core] | list [--json] | " +
+		{"plugins", "add PATH|URL [--branch B] [--commit C] [--tools a,b] [--core] " +
+			"[--credentials-stdin] | list [--json] | " +
 			"build|start|stop|clean|remove|update|rollback|enable|disable TOOL... | configure TOOL | " +
 			"services [--json] | logs TOOL [-f] | export TOOL... -o FILE | import FILE | manifest",
 			"Install and manage plugins", cmdPlugins},
@@ -77,7 +79,7 @@ func commands() []command {
 }
 
 func main() {
-	env := &cliEnv{stdout: os.Stdout, stderr: os.Stderr}
+	env := &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
 	os.Exit(run(context.Background(), env, os.Args[1:]))
 }
 
