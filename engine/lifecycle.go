@@ -8,6 +8,7 @@ package engine
 
 import (
 	"archive/tar"
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -29,6 +30,7 @@ import (
 	"github.com/containerd/containerd/v2/pkg/namespaces"
 	"github.com/distribution/reference"
 	"github.com/moby/buildkit/frontend/dockerfile/parser"
+	"go.etcd.io/bbolt"
 	"gopkg.in/ini.v1"
 
 	"github.com/ventapp/ventapp/builder"
@@ -60,12 +62,13 @@ var (
 // LabelService marks a service container with its tool name.
 const LabelService = "ventapp.service"
 
-// lifecycleFile is the JSON state of the lifecycle in the data dir: which
-// services should run, templates set with configure, and the records kept
-// for rollback.
+// lifecycleFile is where versions before the lifecycle state moved into
+// the job store's bbolt file kept it, as JSON in the data dir. It is
+// imported once and renamed with ".migrated".
 const lifecycleFile = "lifecycle.json"
 
-// lifecycleState is what lifecycleFile holds.
+// lifecycleState is the lifecycle state that survives a restart, kept as
+// JSON under plugins.LifecycleBucket/LifecycleStateKey in the job store.
 type lifecycleState struct {
 	// Started lists the service tools that should run, also after a
 	// restart of the daemon.
@@ -81,7 +84,7 @@ type lifecycleState struct {
 }
 
 // lifecycle is the engine's lifecycle state: service tools running now and
-// what must survive a restart (lifecycle.json).
+// what must survive a restart (lifecycleState, in the job store).
 type lifecycle struct {
 	mu       sync.Mutex
 	state    lifecycleState
@@ -97,12 +100,18 @@ func (e *Engine) lc() *lifecycle {
 	return e.lcState
 }
 
+// loadLifecycle reads the lifecycle state from the job store, importing
+// an old lifecycle.json the first time. A state that cannot be read is
+// logged and replaced by an empty one: services then stay stopped until
+// started again, and nothing else is lost.
 func (e *Engine) loadLifecycle() *lifecycle {
 	l := &lifecycle{services: map[string][]*containers.Service{}, toolMu: map[string]*sync.Mutex{}}
-	data, err := os.ReadFile(filepath.Join(e.cfg.DataDir, lifecycleFile))
-	if err == nil {
+	data, err := e.readLifecycle()
+	if err != nil {
+		e.log.Warn("lifecycle state unreadable; starting with none", "err", err)
+	} else if data != nil {
 		if err := json.Unmarshal(data, &l.state); err != nil {
-			e.log.Warn("lifecycle state unreadable; starting with none", "file", lifecycleFile, "err", err)
+			e.log.Warn("lifecycle state unreadable; starting with none", "err", err)
 		}
 	}
 	if l.state.Started == nil {
@@ -111,15 +120,64 @@ func (e *Engine) loadLifecycle() *lifecycle {
 	return l
 }
 
-// save writes the lifecycle state. The caller holds l.mu.
-func (e *Engine) saveLifecycle(l *lifecycle) {
-	data, err := json.MarshalIndent(l.state, "", "  ")
-	if err == nil {
-		path := filepath.Join(e.cfg.DataDir, lifecycleFile)
-		tmp := path + ".tmp"
-		if err = os.WriteFile(tmp, data, 0o600); err == nil {
-			err = os.Rename(tmp, path)
+// readLifecycle returns the stored state, or nil when there is none. When
+// the bucket does not exist yet, a legacy lifecycle.json is imported in
+// the transaction that creates it and then renamed.
+func (e *Engine) readLifecycle() ([]byte, error) {
+	var data []byte
+	found := false
+	err := e.store.DB().View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket([]byte(plugins.LifecycleBucket)); b != nil {
+			data, found = bytes.Clone(b.Get([]byte(plugins.LifecycleStateKey))), true
 		}
+		return nil
+	})
+	if err != nil || found {
+		return data, err
+	}
+
+	legacy := filepath.Join(e.cfg.DataDir, lifecycleFile)
+	old, err := os.ReadFile(legacy)
+	if errors.Is(err, fs.ErrNotExist) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", legacy, err)
+	}
+	if !json.Valid(old) {
+		return nil, fmt.Errorf("%s is not valid JSON; left in place", legacy)
+	}
+	err = e.store.DB().Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(plugins.LifecycleBucket))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(plugins.LifecycleStateKey), old)
+	})
+	if err != nil {
+		return nil, fmt.Errorf("importing %s: %w", legacy, err)
+	}
+	if err := os.Rename(legacy, legacy+".migrated"); err != nil {
+		e.log.Warn("lifecycle state imported but the old file stays", "file", legacy, "err", err)
+	} else {
+		e.log.Info("lifecycle state imported into the job store", "file", legacy)
+	}
+	return old, nil
+}
+
+// saveLifecycle writes the lifecycle state to the job store in one
+// transaction. The caller holds l.mu. A failure is logged: the running
+// daemon goes on with its state in memory.
+func (e *Engine) saveLifecycle(l *lifecycle) {
+	data, err := json.Marshal(l.state)
+	if err == nil {
+		err = e.store.DB().Update(func(tx *bbolt.Tx) error {
+			b, err := tx.CreateBucketIfNotExists([]byte(plugins.LifecycleBucket))
+			if err != nil {
+				return err
+			}
+			return b.Put([]byte(plugins.LifecycleStateKey), data)
+		})
 	}
 	if err != nil {
 		e.log.Warn("could not save lifecycle state", "err", err)

@@ -5,6 +5,8 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
+	"maps"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +15,7 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/pkg/namespaces"
+	"go.etcd.io/bbolt"
 
 	"github.com/ventapp/ventapp/config"
 	"github.com/ventapp/ventapp/containers"
@@ -126,8 +129,8 @@ func TestServiceTools(t *testing.T) {
 	if _, err := te.ToolLogs("files"); !errors.Is(err, ErrNotService) {
 		t.Errorf("logs of a file tool: %v", err)
 	}
-	data, _ := os.ReadFile(filepath.Join(te.cfg.DataDir, lifecycleFile))
-	if !strings.Contains(string(data), `"web": true`) {
+	data := storedLifecycle(t, te.Engine)
+	if !strings.Contains(string(data), `"web":true`) {
 		t.Errorf("lifecycle state does not mark web to start again:\n%s", data)
 	}
 
@@ -142,8 +145,8 @@ func TestServiceTools(t *testing.T) {
 	if ids := te.containerIDs(); len(ids) != 1 || ids[0] != "ventapp-local-quiet-latest" {
 		t.Errorf("containers after stop: %q", ids)
 	}
-	data, _ = os.ReadFile(filepath.Join(te.cfg.DataDir, lifecycleFile))
-	if strings.Contains(string(data), `"web": true`) {
+	data = storedLifecycle(t, te.Engine)
+	if strings.Contains(string(data), `"web":true`) {
 		t.Errorf("stopped tool still marked to start:\n%s", data)
 	}
 
@@ -500,4 +503,84 @@ func TestServicesComeBackAfterRestart(t *testing.T) {
 		svcs, err := e2.Services(context.Background())
 		return err == nil && len(svcs) == 1 && svcs[0].Tool == "echoer" && svcs[0].Status.Running
 	})
+}
+
+// storedLifecycle returns the lifecycle state as stored in the job store.
+func storedLifecycle(t *testing.T, e *Engine) []byte {
+	t.Helper()
+	var data []byte
+	err := e.store.DB().View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket([]byte(plugins.LifecycleBucket)); b != nil {
+			data = bytes.Clone(b.Get([]byte(plugins.LifecycleStateKey)))
+		}
+		return nil
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return data
+}
+
+// TestLifecycleStateMigrates imports an old lifecycle.json into the job
+// store once, renames it, and keeps an unreadable one in place.
+func TestLifecycleStateMigrates(t *testing.T) {
+	tests := []struct {
+		name        string
+		legacy      string // "" writes no file
+		wantStarted map[string]bool
+		wantRenamed bool
+	}{
+		{"none", "", map[string]bool{}, false},
+		{"imported", `{"started":{"web":true,"old":false},"configured":{"web":"[info]\nname = web\n"}}`,
+			map[string]bool{"web": true, "old": false}, true},
+		{"not JSON", `{"started":`, map[string]bool{}, false},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			dir := t.TempDir()
+			cfgPath := filepath.Join(dir, "vent.cfg")
+			text := fmt.Sprintf("[main]\nfiles = %s\n[ventapp]\ndata_dir = %s\n",
+				filepath.Join(dir, "drop"), filepath.Join(dir, "data"))
+			if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
+				t.Fatal(err)
+			}
+			cfg, err := config.Load(cfgPath, "")
+			if err != nil {
+				t.Fatal(err)
+			}
+			legacy := filepath.Join(cfg.DataDir, lifecycleFile)
+			if tc.legacy != "" {
+				if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+					t.Fatal(err)
+				}
+				if err := os.WriteFile(legacy, []byte(tc.legacy), 0o600); err != nil {
+					t.Fatal(err)
+				}
+			}
+
+			for round := range 2 { // the second open must not import again
+				e, err := New(cfg, slog.New(slog.DiscardHandler), "test")
+				if err != nil {
+					t.Fatal(err)
+				}
+				l := e.lc()
+				if !maps.Equal(l.state.Started, tc.wantStarted) {
+					t.Errorf("round %d: started %v, want %v", round, l.state.Started, tc.wantStarted)
+				}
+				if tc.name == "imported" && !strings.Contains(l.state.Configured["web"], "name = web") {
+					t.Errorf("round %d: configured templates lost: %v", round, l.state.Configured)
+				}
+				e.Close()
+			}
+
+			_, errOld := os.Stat(legacy)
+			_, errNew := os.Stat(legacy + ".migrated")
+			switch {
+			case tc.wantRenamed && (errOld == nil || errNew != nil):
+				t.Errorf("legacy file not renamed: %v, %v", errOld, errNew)
+			case !tc.wantRenamed && tc.legacy != "" && errOld != nil:
+				t.Errorf("unreadable legacy file was moved: %v", errOld)
+			}
+		})
+	}
 }

@@ -1,6 +1,8 @@
 package ops
 
 import (
+	"go.etcd.io/bbolt"
+
 	"archive/tar"
 	"bytes"
 	"compress/gzip"
@@ -26,6 +28,8 @@ type install struct {
 	drop    string
 	srcDir  string // the plugin's source folder
 	store   *jobs.Store
+	// lifecycle says the store holds the engine's lifecycle state.
+	lifecycle bool
 }
 
 // newInstall creates a data dir with a job store holding real jobs and
@@ -41,6 +45,20 @@ func newInstall(t *testing.T) *install {
 	if _, err := plugins.OpenRegistry(in.store.DB(), legacy, nil); err != nil {
 		t.Fatal(err)
 	}
+
+	// The engine's lifecycle state, with a record kept for rollback that
+	// points at the plugin source like the registry's.
+	state := fmt.Sprintf(`{"started":{"pcap-summary":true},"previous":{"pcap-summary":`+
+		`{"name":"pcap-summary","dir":%q,"dockerfile":%q,"image":"ventapp/pcap-summary:previous"}}}`,
+		in.srcDir, filepath.Join(in.srcDir, "Dockerfile"))
+	must(t, in.store.DB().Update(func(tx *bbolt.Tx) error {
+		b, err := tx.CreateBucketIfNotExists([]byte(plugins.LifecycleBucket))
+		if err != nil {
+			return err
+		}
+		return b.Put([]byte(plugins.LifecycleStateKey), []byte(state))
+	}))
+	in.lifecycle = true
 	return in
 }
 

@@ -194,6 +194,22 @@ func checkRestored(t *testing.T, in *install, rep Report, wantJobs []jobs.Job, w
 	if rec := storedRecord(t, s.DB(), "pcap-summary"); rec["future_field"] != "kept" || rec["dir"] != newDir {
 		t.Errorf("stored record = %v", rec)
 	}
+	var state struct {
+		Started  map[string]bool
+		Previous map[string]struct{ Dir, Dockerfile string }
+	}
+	must(t, s.DB().View(func(tx *bbolt.Tx) error {
+		if b := tx.Bucket([]byte(plugins.LifecycleBucket)); b != nil {
+			return json.Unmarshal(b.Get([]byte(plugins.LifecycleStateKey)), &state)
+		}
+		return nil
+	}))
+	if in.lifecycle {
+		prev := state.Previous["pcap-summary"]
+		if !state.Started["pcap-summary"] || prev.Dir != newDir || prev.Dockerfile != filepath.Join(newDir, "Dockerfile") {
+			t.Errorf("restored lifecycle state = %+v", state)
+		}
+	}
 	if _, err := os.Stat(filepath.Join(newDir, "vent.template")); err != nil {
 		t.Errorf("plugin template not restored: %v", err)
 	}

@@ -304,12 +304,45 @@ func (x *extractor) relocateStore(path string) (found bool, err error) {
 				return fmt.Errorf("plugin record %q: %w", k, err)
 			}
 		}
-		return nil
+		return x.relocateLifecycle(tx)
 	})
 	if err != nil {
 		return found, fmt.Errorf("restored job store %s: %w", path, err)
 	}
 	return found, nil
+}
+
+// relocateLifecycle points the plugin records the engine keeps for
+// rollback (the "previous" map of its lifecycle state) at the restored
+// source folders, like the registry's records.
+func (x *extractor) relocateLifecycle(tx *bbolt.Tx) error {
+	b := tx.Bucket([]byte(plugins.LifecycleBucket))
+	if b == nil {
+		return nil
+	}
+	data := b.Get([]byte(plugins.LifecycleStateKey))
+	if data == nil {
+		return nil
+	}
+	state, err := decodeRecord(data)
+	if err != nil {
+		return fmt.Errorf("lifecycle state %s/%s: %w", plugins.LifecycleBucket, plugins.LifecycleStateKey, err)
+	}
+	prev, _ := state["previous"].(map[string]any)
+	changed := false
+	for _, v := range prev {
+		if p, ok := v.(map[string]any); ok && x.relocateEntry(p) {
+			changed = true
+		}
+	}
+	if !changed {
+		return nil
+	}
+	out, err := json.Marshal(state)
+	if err != nil {
+		return fmt.Errorf("lifecycle state: %w", err)
+	}
+	return b.Put([]byte(plugins.LifecycleStateKey), out)
 }
 
 // relocateLegacy rewrites a staged plugins.json, as older versions did.

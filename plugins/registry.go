@@ -30,6 +30,17 @@ const (
 	RegistryToolsBucket = "tools"
 )
 
+// LifecycleBucket is the top-level bucket of the same bbolt file in which
+// the engine keeps the lifecycle state of tools under the key
+// LifecycleStateKey, as one JSON object: the service tools that should
+// run, templates set with configure, and, under "previous", the plugin
+// record (Plugin's json tags) from before each tool's last update, which
+// package ops relocates on restore like the registry's records.
+const (
+	LifecycleBucket   = "lifecycle"
+	LifecycleStateKey = "state"
+)
+
 // registryFormatKey is the key of the layout version in the meta bucket.
 const registryFormatKey = "format_version"
 
