@@ -53,6 +53,13 @@
 // www.tcpdump.org or 10.0.0.1 as one token, so the word tcpdump does not
 // match www.tcpdump.org; *tcpdump* or /.*tcpdump.*/ does.
 //
+// A required clause that matches nothing makes the query match nothing:
+// "+fields.type:dns +line:>5" finds no line when no line is above 5 (bleve's
+// query strings drop a range or wildcard clause that expands to no term;
+// package index keeps it, see rewrite). A query that cannot mean what it
+// says is refused with ErrBadQuery: time:>2020 (time bounds are quoted
+// dates) and ranges on fields.* numbers when they are exact terms.
+//
 // # Why this mapping (measured)
 //
 // Documents are built directly (bleve's IndexAdvanced), not through the

@@ -2,7 +2,10 @@ package index
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"math"
+	"strings"
 
 	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/numeric"
@@ -40,7 +43,7 @@ func (q *rangeQuery) Searcher(ctx context.Context, r bindex.IndexReader, _ mappi
 		terms = kept
 	}
 	if len(terms) == 0 {
-		return searcher.NewMatchNoneSearcher(r)
+		return nothingSearcher(ctx, r, q.field, opts)
 	}
 	return searcher.NewMultiTermSearcherBytes(ctx, r, terms, q.field, q.boost, opts, true)
 }
@@ -101,37 +104,105 @@ func prefixTerm(p uint64, shift uint) []byte {
 	return numeric.MustNewPrefixCodedInt64(v, shift)
 }
 
-// steppedRanges replaces, in a parsed query, bleve's numeric range queries
-// on line and its date range queries on time with rangeQuery, which reads
-// the stepped terms those fields have. It changes q in place and returns
-// the query to run.
-func steppedRanges(q query.Query) query.Query {
+// rewrite prepares a parsed query for this index. It changes q in place
+// and returns the query to run, or an error wrapping ErrBadQuery.
+//
+//   - With stepped (layout 2), numeric ranges on line and date ranges on
+//     time become rangeQuery, which reads the stepped terms those fields
+//     have.
+//   - A numeric range on time is refused: times are compared as dates, so
+//     the bound must be a quoted date. A numeric range on a fields.* key is
+//     refused unless the index has numeric fields (numeric): those numbers
+//     are exact terms there, and the range would silently match nothing.
+//   - Every other range and every term-expanding query (prefix, wildcard,
+//     regexp, fuzzy) is wrapped in strictQuery. bleve's query-string
+//     conjunctions skip a clause whose searcher matches nothing at all, so
+//     "+fields.type:dns +line:>5" returned the dns lines when no line was
+//     above 5; a required clause that matches nothing must match nothing.
+func rewrite(q query.Query, stepped, numeric bool) (query.Query, error) {
+	var err error
+	sub := func(q query.Query) query.Query {
+		if q == nil || err != nil {
+			return q
+		}
+		var out query.Query
+		out, err = rewrite(q, stepped, numeric)
+		return out
+	}
+
 	switch x := q.(type) {
 	case *query.BooleanQuery:
-		x.Must = steppedRanges(x.Must)
-		x.Should = steppedRanges(x.Should)
-		x.MustNot = steppedRanges(x.MustNot)
-		x.Filter = steppedRanges(x.Filter)
+		x.Must, x.Should, x.MustNot, x.Filter = sub(x.Must), sub(x.Should), sub(x.MustNot), sub(x.Filter)
 	case *query.ConjunctionQuery:
 		for i := range x.Conjuncts {
-			x.Conjuncts[i] = steppedRanges(x.Conjuncts[i])
+			x.Conjuncts[i] = sub(x.Conjuncts[i])
 		}
 	case *query.DisjunctionQuery:
 		for i := range x.Disjuncts {
-			x.Disjuncts[i] = steppedRanges(x.Disjuncts[i])
+			x.Disjuncts[i] = sub(x.Disjuncts[i])
 		}
 	case *query.NumericRangeQuery:
-		if x.FieldVal == fieldLine {
+		// field:42 parses as "the term 42, or the range [42, 42]": only a
+		// real range is refused below.
+		exact := x.Min != nil && x.Max != nil && *x.Min == *x.Max
+		switch {
+		case x.FieldVal == fieldTime && !exact:
+			return nil, errors.New(`time ranges compare dates: quote an RFC 3339 date, ` +
+				`as in time:>"2024-03-10T00:00:00Z"`)
+		case strings.HasPrefix(x.FieldVal, fieldsPrefix) && !numeric && !exact:
+			return nil, fmt.Errorf("%s: numbers of structured lines are exact terms in this index "+
+				"(%s:42 matches); range queries on them need [index] numeric_fields = yes",
+				x.FieldVal, x.FieldVal)
+		case x.FieldVal == fieldLine && stepped:
 			lo, hi := intBounds(x.Min, x.Max, x.InclusiveMin, x.InclusiveMax)
-			return &rangeQuery{field: fieldLine, lo: lo, hi: hi, boost: x.Boost()}
+			return &rangeQuery{field: fieldLine, lo: lo, hi: hi, boost: x.Boost()}, nil
 		}
+		return &strictQuery{q: x, field: x.FieldVal}, nil
 	case *query.DateRangeQuery:
-		if x.FieldVal == fieldTime {
+		if x.FieldVal == fieldTime && stepped {
 			lo, hi := timeBounds(x)
-			return &rangeQuery{field: fieldTime, lo: lo, hi: hi, boost: x.Boost()}
+			return &rangeQuery{field: fieldTime, lo: lo, hi: hi, boost: x.Boost()}, nil
 		}
+		return &strictQuery{q: x, field: x.FieldVal}, nil
+	case *query.PrefixQuery, *query.WildcardQuery, *query.RegexpQuery, *query.FuzzyQuery:
+		f, _ := q.(query.FieldableQuery)
+		return &strictQuery{q: q, field: f.Field()}, nil
 	}
-	return q
+	return q, err
+}
+
+// strictQuery runs q, but answers a searcher that matches nothing with
+// nothingSearcher instead of bleve's MatchNoneSearcher, which query-string
+// conjunctions would skip.
+type strictQuery struct {
+	q     query.Query
+	field string
+}
+
+// Searcher returns q's searcher, or one that matches nothing.
+func (s *strictQuery) Searcher(ctx context.Context, r bindex.IndexReader, m mapping.IndexMapping,
+	opts search.SearcherOptions) (search.Searcher, error) {
+	sr, err := s.q.Searcher(ctx, r, m, opts)
+	if err != nil {
+		return nil, err
+	}
+	if _, none := sr.(*searcher.MatchNoneSearcher); none {
+		_ = sr.Close()
+		field := s.field
+		if field == "" {
+			field = m.DefaultSearchField()
+		}
+		return nothingSearcher(ctx, r, field, opts)
+	}
+	return sr, nil
+}
+
+// nothingSearcher matches no document, as a term searcher for a term no
+// analyzer makes and no prefix coding starts with. Unlike bleve's
+// MatchNoneSearcher, query-string conjunctions keep it.
+func nothingSearcher(ctx context.Context, r bindex.IndexReader, field string,
+	opts search.SearcherOptions) (search.Searcher, error) {
+	return searcher.NewTermSearcherBytes(ctx, r, []byte{0}, field, 1, opts)
 }
 
 // intBounds turns bleve's float bounds (nil: open; inclusive by default

@@ -80,7 +80,7 @@ type Result struct {
 // Search runs q. A query that cannot be parsed gives an error wrapping
 // ErrBadQuery whose text includes the parser's message.
 func (ix *Index) Search(ctx context.Context, q Query) (Result, error) {
-	req, err := searchRequest(q, ix.build.stepped)
+	req, err := searchRequest(q, ix.build.stepped, ix.build.numeric)
 	if err != nil {
 		return Result{}, err
 	}
@@ -105,8 +105,9 @@ func (ix *Index) Search(ctx context.Context, q Query) (Result, error) {
 }
 
 // searchRequest validates q and builds the bleve request. stepped says
-// the index holds layout 2's stepped line and time terms.
-func searchRequest(q Query, stepped bool) (*bleve.SearchRequest, error) {
+// the index holds layout 2's stepped line and time terms, numeric that the
+// numbers of structured lines are numeric fields (see rewrite).
+func searchRequest(q Query, stepped, numeric bool) (*bleve.SearchRequest, error) {
 	if q.Offset < 0 || q.Offset > MaxOffset {
 		return nil, fmt.Errorf("%w: offset %d outside 0..%d", ErrBadQuery, q.Offset, MaxOffset)
 	}
@@ -124,9 +125,8 @@ func searchRequest(q Query, stepped bool) (*bleve.SearchRequest, error) {
 		if err != nil {
 			return nil, fmt.Errorf("%w: %q: %w", ErrBadQuery, q.Text, err)
 		}
-		bq = parsed
-		if stepped {
-			bq = steppedRanges(bq)
+		if bq, err = rewrite(parsed, stepped, numeric); err != nil {
+			return nil, fmt.Errorf("%w: %q: %w", ErrBadQuery, q.Text, err)
 		}
 	}
 
