@@ -254,40 +254,71 @@ func (m *Manager) Start(id string) (Status, error) {
 	return m.start(id, false)
 }
 
+// start starts the runner of tap id and returns once its socket is open
+// and filtered (so the packets sent after start returns are captured), or
+// its first open failed (the status then says retrying or failed, with the
+// reason), or startWait passed.
 func (m *Manager) start(id string, resume bool) (Status, error) {
 	m.mu.Lock()
+	st, e, ready, err := m.startLocked(id, resume)
+	var done chan struct{}
+	if err == nil {
+		done = e.done
+	}
+	m.mu.Unlock()
+	if err != nil {
+		return st, err
+	}
+
+	select {
+	case <-ready:
+	case <-done:
+	case <-time.After(startWait):
+		m.log.Warn("tap still opening its socket", "tap", id, "after", startWait)
+	}
+	m.mu.Lock()
 	defer m.mu.Unlock()
+	return e.st, nil
+}
+
+// startWait bounds how long start waits for a tap's socket; a large ring
+// takes a moment to allocate.
+const startWait = 30 * time.Second
+
+// startLocked is start up to launching the runner; m.mu is held. ready is
+// closed once the runner's first attempt to open its socket has ended.
+func (m *Manager) startLocked(id string, resume bool) (Status, *entry, <-chan struct{}, error) {
 	if m.closed {
-		return Status{}, ErrClosed
+		return Status{}, nil, nil, ErrClosed
 	}
 	e, ok := m.taps[id]
 	if !ok {
-		return Status{}, fmt.Errorf("%w: %q", ErrNotFound, id)
+		return Status{}, nil, nil, fmt.Errorf("%w: %q", ErrNotFound, id)
 	}
 	if e.cancel != nil {
-		return e.st, fmt.Errorf("%w: tap %s is %s", ErrState, id, e.st.State)
+		return e.st, nil, nil, fmt.Errorf("%w: tap %s is %s", ErrState, id, e.st.State)
 	}
 	if !resume && e.st.State.active() {
-		return e.st, fmt.Errorf("%w: tap %s is %s", ErrState, id, e.st.State)
+		return e.st, nil, nil, fmt.Errorf("%w: tap %s is %s", ErrState, id, e.st.State)
 	}
 	t := e.st.Config.clone()
 	if err := m.check(&t); err != nil {
-		return e.st, err
+		return e.st, nil, nil, err
 	}
 	if !resume {
 		// A resumed tap whose NIC is gone retries instead.
 		if err := m.checkNIC(t); err != nil {
-			return e.st, err
+			return e.st, nil, nil, err
 		}
 	}
 	if ok, err := hasCapNetRaw(); err == nil && !ok {
-		return e.st, ErrPermission
+		return e.st, nil, nil, ErrPermission
 	}
 
 	link := linkTypeOf(m.opts.Netns, t.NIC)
 	prog, err := bpf.Compile(t.Filter, link, t.SnapLen)
 	if err != nil {
-		return e.st, fmt.Errorf("%w: tap %s: %w", ErrBadTap, id, err)
+		return e.st, nil, nil, fmt.Errorf("%w: tap %s: %w", ErrBadTap, id, err)
 	}
 	if e.st.State == StateDone || e.st.State == StateCreated {
 		e.st.Stats.Rotations = 0
@@ -300,8 +331,9 @@ func (m *Manager) start(id string, resume bool) (Status, error) {
 	if ringMB == 0 {
 		ringMB = DefaultRingMB
 	}
+	ready := make(chan struct{})
 	r := &runner{
-		tap: t, prog: prog, link: link, done: int(e.st.Stats.Rotations),
+		tap: t, prog: prog, link: link, done: int(e.st.Stats.Rotations), ready: ready,
 		open: func() (source, error) { return openAFPacket(m.opts.Netns, t.NIC, ringMB, prog) },
 		rot: &rotator{
 			id: id, stagingDir: m.opts.StagingDir, dropDir: m.opts.DropDir, link: link,
@@ -321,7 +353,7 @@ func (m *Manager) start(id string, resume bool) (Status, error) {
 	m.wg.Add(1)
 	go m.run(ctx, e, r)
 	m.log.Info("tap started", "tap", id, "nic", t.NIC, "resume", resume)
-	return e.st, nil
+	return e.st, e, ready, nil
 }
 
 // run runs r and records how it ended.
@@ -504,6 +536,9 @@ func (m *Manager) NICs() ([]NIC, error) { return listNICs(m.opts.Netns) }
 type Info struct {
 	Version      string       `json:"version"`
 	Capabilities Capabilities `json:"capabilities"`
+	// Netns is the network namespace the taps capture in; "" is the
+	// daemon's own.
+	Netns string `json:"netns,omitempty"`
 }
 
 // Capabilities lists the capture features available.
@@ -529,7 +564,7 @@ func (m *Manager) Info() Info {
 	if err != nil {
 		caps.Error = err.Error()
 	}
-	return Info{Version: m.opts.Version, Capabilities: caps}
+	return Info{Version: m.opts.Version, Capabilities: caps, Netns: m.opts.Netns}
 }
 
 // Close stops every running tap, delivering the files in progress, and

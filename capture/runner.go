@@ -40,6 +40,9 @@ type runner struct {
 	done    int // rotations already completed, counted toward tap.Iters
 	report  func(st State, reason string)
 	publish func(delta Stats, files []delivered)
+	// ready, when set, is closed once the source is open, or once the
+	// first attempt to open it failed with a reason to retry.
+	ready chan struct{}
 
 	src      source
 	pending  Stats // counters not yet published
@@ -74,10 +77,13 @@ func (r *runner) run(ctx context.Context) outcome {
 		if r.src == nil {
 			src, err := r.open()
 			if errors.Is(err, ErrPermission) {
+				// Not ready: the caller of start learns the failure when
+				// the manager records it and closes the tap's done channel.
 				return r.stop(outcome{StateFailed, err.Error()})
 			}
 			if err != nil {
 				r.setRetrying(err.Error())
+				r.signalReady()
 				wait := min(backoff, max(time.Until(end), 10*time.Millisecond))
 				backoff = min(backoff*2, maxBackoff)
 				select {
@@ -92,6 +98,7 @@ func (r *runner) run(ctx context.Context) outcome {
 					r.retrying = false
 					r.report(StateRunning, "")
 				}
+				r.signalReady()
 				continue
 			}
 		} else {
@@ -122,6 +129,14 @@ func (r *runner) run(ctx context.Context) outcome {
 		if now.Sub(r.lastPub) >= publishEvery {
 			r.flushStats()
 		}
+	}
+}
+
+// signalReady closes r.ready once.
+func (r *runner) signalReady() {
+	if r.ready != nil {
+		close(r.ready)
+		r.ready = nil
 	}
 }
 

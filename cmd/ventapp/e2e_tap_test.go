@@ -127,6 +127,9 @@ func TestEndToEndTap(t *testing.T) {
 	if out := a.mustRun("tap", "nics"); !strings.Contains(out, nets.capIf) {
 		t.Fatalf("tap nics does not list %s of namespace %s:\n%s", nets.capIf, nets.capNS, out)
 	}
+	if out := a.mustRun("tap", "info"); !strings.Contains(out, "/run/netns/"+nets.capNS) {
+		t.Fatalf("tap info does not name the capture namespace %s:\n%s", nets.capNS, out)
+	}
 	if out := a.mustRun("plugins", "add", plugin); !strings.Contains(out, "built") {
 		t.Fatalf("plugins add: %s", out)
 	}

@@ -188,6 +188,11 @@ func cmdTap(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(w, "filter compiler\t%s (%s)\n", yesNo(info.Capabilities.FilterCompiler),
 			info.Capabilities.Libpcap)
 		fmt.Fprintf(w, "CAP_NET_RAW\t%s\n", yesNo(info.Capabilities.CapNetRaw))
+		ns := info.Netns
+		if ns == "" {
+			ns = "the daemon's own"
+		}
+		fmt.Fprintf(w, "network namespace\t%s\n", ns)
 		if info.Capabilities.Error != "" {
 			fmt.Fprintf(w, "warning\t%s\n", info.Capabilities.Error)
 		}
