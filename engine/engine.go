@@ -138,6 +138,9 @@ func New(cfg *config.Config, log *slog.Logger, version string) (*Engine, error) 
 		e.store.Close()
 		return nil, err
 	}
+	// vent's manifest follows the registry; write it now too, so that it
+	// exists after a migration or a restore, before any plugin changes.
+	e.writeManifest()
 	e.idx, err = index.Open(cfg.IndexDir(), index.Options{
 		Logger:        log.With("part", "index"),
 		BatchSize:     cfg.IndexBatchSize,

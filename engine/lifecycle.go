@@ -283,6 +283,14 @@ func (e *Engine) RemoveTools(ctx context.Context, names []string) ([]ToolResult,
 		} else {
 			r.Error = fmt.Sprintf("image %s not removed: %v", p.Image, err)
 		}
+		// A service's log files go with it, or a tool added again later
+		// under the same name would show the old container's output.
+		if logs, err := e.ToolLogs(n); err == nil {
+			for _, f := range logs {
+				os.Remove(f)
+				os.Remove(f + ".1")
+			}
+		}
 		if err := e.reg.Remove(n); err != nil {
 			r.Error = err.Error()
 		} else {

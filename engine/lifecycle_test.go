@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io/fs"
 	"log/slog"
 	"maps"
 	"os"
@@ -167,6 +168,22 @@ func TestServiceTools(t *testing.T) {
 	}
 	if files, _ := te.ToolLogs("web"); len(files) != 0 {
 		t.Errorf("logs after clean: %q", files)
+	}
+
+	// Remove takes a service's logs with it.
+	if _, err := te.StartTools(ctx, []string{"quiet"}); err != nil {
+		t.Fatal(err)
+	}
+	var logs []string
+	eventually(t, 20*time.Second, "quiet log", func() bool {
+		logs, _ = te.ToolLogs("quiet")
+		return len(logs) == 1
+	})
+	if _, err := te.RemoveTools(ctx, []string{"quiet"}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(logs[0]); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("log %s after remove: %v", logs[0], err)
 	}
 }
 
@@ -562,6 +579,9 @@ func TestLifecycleStateMigrates(t *testing.T) {
 				e, err := New(cfg, slog.New(slog.DiscardHandler), "test")
 				if err != nil {
 					t.Fatal(err)
+				}
+				if _, err := os.Stat(cfg.ManifestFile()); err != nil {
+					t.Errorf("round %d: vent's manifest not written at start: %v", round, err)
 				}
 				l := e.lc()
 				if !maps.Equal(l.state.Started, tc.wantStarted) {

@@ -16,7 +16,6 @@ package engine
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strconv"
@@ -85,7 +84,7 @@ func (e *Engine) portMappings(ctx context.Context, p *plugins.Plugin) ([]portmap
 	}
 	all := false
 	if raw, ok := t.Get("docker", "publish_all_ports"); ok {
-		if all, err = truthy(mustLiteral(raw)); err != nil {
+		if all, err = portmap.PublishAll(mustLiteral(raw)); err != nil {
 			return nil, fmt.Errorf("tool %s: [docker] publish_all_ports %q: %w", p.Name, raw, err)
 		}
 	}
@@ -118,24 +117,6 @@ func networkNone(p *plugins.Plugin) bool {
 	}
 	raw, ok := t.Get("docker", "network_mode")
 	return ok && mustLiteral(raw) == "none"
-}
-
-// truthy reads a Python bool setting as vent's templates write it.
-func truthy(v any) (bool, error) {
-	switch b := v.(type) {
-	case bool:
-		return b, nil
-	case int64:
-		return b != 0, nil
-	case string:
-		switch strings.ToLower(strings.TrimSpace(b)) {
-		case "true", "yes", "1":
-			return true, nil
-		case "false", "no", "0", "":
-			return false, nil
-		}
-	}
-	return false, errors.New("must be True or False")
 }
 
 // imageExposedPorts returns the "port/proto" names an image exposes.

@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 
+	"github.com/ventapp/ventapp/portmap"
 	"github.com/ventapp/ventapp/pylit"
 )
 
@@ -66,8 +67,8 @@ type Mount struct {
 }
 
 // dockerKeys are the [docker] keys that ventapp uses. ports and
-// publish_all_ports are read by the engine when it starts a service tool
-// (package portmap parses them), so they have no case below.
+// publish_all_ports are only checked here: the engine reads them when it
+// starts a service tool (package portmap parses them).
 var dockerKeys = []string{
 	"command", "environment", "network_mode", "mem_limit", "pids_limit",
 	"volumes", "user", "working_dir", "privileged", "ports", "publish_all_ports",
@@ -108,6 +109,12 @@ func (r *settingsReader) docker() DockerSettings {
 			d.WorkingDir, err = workingDirValue(v)
 		case "privileged":
 			err = privilegedValue(v)
+		case "ports":
+			// Checked here so add and configure refuse a bad value; the
+			// engine reads the mappings when the service starts.
+			_, err = portmap.FromValue(v)
+		case "publish_all_ports":
+			_, err = portmap.PublishAll(v)
 		}
 		if err != nil {
 			r.fail("docker", key, raw, "%v", err)

@@ -510,7 +510,8 @@ func (f *fetcher) fail(sentinel, cause error, format string, args ...any) error 
 	msg := fmt.Sprintf("plugin repository %s: %s", f.u.URL, fmt.Sprintf(format, args...))
 	errs := []error{sentinel}
 	if cause != nil {
-		msg += ": " + cause.Error()
+		// go-git ends some errors with ": " and an empty server message.
+		msg += ": " + strings.TrimRight(strings.TrimSpace(cause.Error()), ": ")
 		if f.scrub.clean(cause.Error()) {
 			errs = append(errs, cause)
 		}

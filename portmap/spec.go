@@ -149,6 +149,12 @@ func parseBindings(key string, v any) ([]binding, error) {
 	if len(list) == 0 {
 		return nil, fmt.Errorf("%w: port %q: the list of host ports is empty", ErrSpec, key)
 	}
+	if first, ok := list[0].(string); ok && len(list) > 2 {
+		if _, err := netip.ParseAddr(strings.TrimSpace(first)); err == nil {
+			return nil, fmt.Errorf("%w: port %q: %s has %d items; a (host_ip, host_port) tuple has 2",
+				ErrSpec, key, show(v), len(list))
+		}
+	}
 
 	out := make([]binding, 0, len(list))
 	for _, item := range list {
@@ -348,4 +354,25 @@ func shorten(s string) string {
 		return s
 	}
 	return s[:limit] + "..."
+}
+
+// PublishAll reads a publish_all_ports value as pylit parsed it: True or
+// False, 1 or 0, or the words true/false, yes/no.
+func PublishAll(v any) (bool, error) {
+	switch b := v.(type) {
+	case bool:
+		return b, nil
+	case int64:
+		if b == 0 || b == 1 {
+			return b == 1, nil
+		}
+	case string:
+		switch strings.ToLower(strings.TrimSpace(b)) {
+		case "true", "yes", "1":
+			return true, nil
+		case "false", "no", "0", "":
+			return false, nil
+		}
+	}
+	return false, fmt.Errorf("%w: publish_all_ports must be True or False", ErrSpec)
 }

@@ -95,6 +95,7 @@ func TestParseErrors(t *testing.T) {
 		{"ip with zone", `{'80': ('fe80::1%eth0', 80)}`, `host address "fe80::1%eth0"`},
 		{"ip not a string", `{'80': [('127.0.0.1', 80), (1, 2, 3)]}`, "is not a (host_ip, host_port) tuple"},
 		{"long tuple", `{'80': [('127.0.0.1', 80, 1)]}`, "is not a (host_ip, host_port) tuple"},
+		{"three-item tuple", `{'8080/tcp': ('127.0.0.1', 18093, 5)}`, "has 3 items; a (host_ip, host_port) tuple has 2"},
 		{"empty list", `{'80': []}`, "empty"},
 		{"dict without HostPort", `{'80': {'HostIp': '127.0.0.1'}}`, "no HostPort"},
 		{"dict unknown key", `{'80': {'HostPort': 1, 'Proto': 'tcp'}}`, `unknown key "Proto"`},
