@@ -82,6 +82,8 @@ func newLegacyInstall(t *testing.T) *install {
 	write(t, filepath.Join(in.srcDir, "Dockerfile"), "FROM scratch\nCOPY run /run\n")
 	write(t, filepath.Join(in.srcDir, "vent.template"), "[info]\nname = pcap-summary\n")
 	write(t, filepath.Join(in.srcDir, "run"), "#!/bin/sh\necho hi\n")
+	// A mode the usual umask (022) would change: restore must keep it.
+	must(t, os.Chmod(filepath.Join(in.srcDir, "run"), 0o775))
 
 	reg := map[string]any{"version": 1, "plugins": []map[string]any{{
 		"name": "pcap-summary", "link_name": "pcap-summary", "dir": in.srcDir,
@@ -167,6 +169,7 @@ func search(t *testing.T, dataDir, q string) []string {
 type member struct {
 	name string
 	body []byte
+	mode int64 // 0 writes 0600
 }
 
 func readArchive(t *testing.T, data []byte) []member {
@@ -183,7 +186,7 @@ func readArchive(t *testing.T, data []byte) []member {
 		must(t, err)
 		b, err := io.ReadAll(tr)
 		must(t, err)
-		out = append(out, member{hdr.Name, b})
+		out = append(out, member{hdr.Name, b, hdr.Mode})
 	}
 }
 
@@ -193,7 +196,11 @@ func writeArchive(t *testing.T, members []member) []byte {
 	gz := gzip.NewWriter(&buf)
 	tw := tar.NewWriter(gz)
 	for _, m := range members {
-		must(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: m.name, Size: int64(len(m.body)), Mode: 0o600}))
+		mode := m.mode
+		if mode == 0 {
+			mode = 0o600
+		}
+		must(t, tw.WriteHeader(&tar.Header{Typeflag: tar.TypeReg, Name: m.name, Size: int64(len(m.body)), Mode: mode}))
 		_, err := tw.Write(m.body)
 		must(t, err)
 	}

@@ -213,6 +213,9 @@ func checkRestored(t *testing.T, in *install, rep Report, wantJobs []jobs.Job, w
 	if _, err := os.Stat(filepath.Join(newDir, "vent.template")); err != nil {
 		t.Errorf("plugin template not restored: %v", err)
 	}
+	if fi, err := os.Stat(filepath.Join(newDir, "run")); err != nil || fi.Mode().Perm() != 0o775 {
+		t.Errorf("plugin file mode after restore: %v, %v; want 0775", fi.Mode(), err)
+	}
 	want := []ImageNeed{{Tool: "pcap-summary", Image: "ventapp/pcap-summary:latest",
 		Digest: "sha256:" + fmt.Sprintf("%064d", 7), Action: "rebuild"}}
 	if !reflect.DeepEqual(rep.Images, want) {
@@ -328,17 +331,17 @@ func TestVerifyRefusesDamage(t *testing.T) {
 			return slices.DeleteFunc(ms, func(m member) bool { return m.name == "data/plugin_manifest.cfg" })
 		}), "member data/plugin_manifest.cfg is listed"},
 		{"extra member", edit(func(ms []member) []member {
-			return slices.Insert(ms, 1, member{"data/extra", []byte("x")})
+			return slices.Insert(ms, 1, member{name: "data/extra", body: []byte("x")})
 		}), "member data/extra is not listed"},
 		{"no manifest", edit(func(ms []member) []member { return ms[:len(ms)-1] }), "no MANIFEST.json"},
 		{"manifest not last", edit(func(ms []member) []member {
-			return append(ms, member{"data/late", []byte("x")})
+			return append(ms, member{name: "data/late", body: []byte("x")})
 		}), "must be last"},
 		{"path escape", edit(func(ms []member) []member {
-			return slices.Insert(ms, 0, member{"data/../../etc/passwd", []byte("x")})
+			return slices.Insert(ms, 0, member{name: "data/../../etc/passwd", body: []byte("x")})
 		}), "not a clean relative path"},
 		{"outside known folders", edit(func(ms []member) []member {
-			return slices.Insert(ms, 0, member{"etc/passwd", []byte("x")})
+			return slices.Insert(ms, 0, member{name: "etc/passwd", body: []byte("x")})
 		}), "outside data/"},
 		{"format too new", edit(func(ms []member) []member {
 			last := &ms[len(ms)-1]

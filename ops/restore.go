@@ -446,6 +446,12 @@ func writeFile(path string, hdr *tar.Header, body io.Reader) error {
 		f.Close()
 		return fmt.Errorf("%w: member %s is cut short: %v", ErrCorrupt, hdr.Name, err)
 	}
+	// The archived mode exactly, whatever the umask: a plugin source's
+	// modes are part of the image its rebuild makes.
+	if err := f.Chmod(fs.FileMode(hdr.Mode).Perm()); err != nil {
+		f.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
 	if err := f.Sync(); err != nil {
 		f.Close()
 		return fmt.Errorf("write %s: %w", path, err)
