@@ -173,13 +173,20 @@ func TestServicePortErrors(t *testing.T) {
 	})
 
 	t.Run("bad ports value", func(t *testing.T) {
-		te.addPlugin("badport", webScript, "[docker]\nports = {'http/tcp': None}")
-		res, err := te.StartTools(ctx, []string{"badport"})
-		if err != nil {
-			t.Fatal(err)
+		// Refused when the template is read, naming its line and the
+		// value, with nothing registered.
+		dir := filepath.Join(t.TempDir(), "badport")
+		os.MkdirAll(dir, 0o755)
+		os.WriteFile(filepath.Join(dir, "Dockerfile"), []byte("FROM "+baseImage+"\n"), 0o644)
+		os.WriteFile(filepath.Join(dir, "vent.template"),
+			[]byte("[info]\nname = badport\n[docker]\nports = {'http/tcp': None}\n"), 0o644)
+		_, err := te.AddPlugins(ctx, dir, nil)
+		if err == nil || !strings.Contains(err.Error(), "vent.template:4") ||
+			!strings.Contains(err.Error(), `"http/tcp"`) {
+			t.Errorf("add with a bad ports value: error %v, want one naming vent.template:4 and the value", err)
 		}
-		if e := res[0].Error; !strings.Contains(e, "badport") || !strings.Contains(e, `"http/tcp"`) {
-			t.Errorf("error %q names neither the tool nor the value", e)
+		if _, err := te.Registry().Get("badport"); err == nil {
+			t.Error("a tool with a bad ports value was registered")
 		}
 	})
 

@@ -154,6 +154,9 @@ func TestBrowserToken(t *testing.T) {
 	if got := b.Text("#failed"); got == "" {
 		t.Fatal("login page lacks the failure note")
 	}
+	// The form can be there before the stylesheet is applied: wait for the
+	// page to finish loading, then the note must be hidden.
+	b.WaitFor("the login page loaded", `document.readyState === 'complete'`)
 	if string(b.Eval(`getComputedStyle(document.getElementById('failed')).display`)) != `"none"` {
 		t.Error("failure note shown before any attempt")
 	}
