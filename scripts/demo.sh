@@ -36,16 +36,19 @@ if [ ${#need[@]} -gt 0 ]; then
 	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq "${need[@]}" >/dev/null
 fi
 sock=/run/containerd/containerd.sock
-if [ ! -S "$sock" ]; then
+# A socket file alone proves nothing: a containerd that died leaves it
+# behind. Ask the daemon itself (ctr comes with Debian's containerd).
+alive() { ctr --address "$sock" version >/dev/null 2>&1; }
+if ! alive; then
 	if [ -d /run/systemd/system ]; then
 		systemctl start containerd
 	else
 		mkdir -p /var/log
 		setsid containerd >/var/log/containerd-demo.log 2>&1 < /dev/null &
 	fi
-	for _ in $(seq 100); do [ -S "$sock" ] && break; sleep 0.1; done
+	for _ in $(seq 150); do alive && break; sleep 0.2; done
 fi
-[ -S "$sock" ] || { echo "demo: containerd did not start (see /var/log/containerd-demo.log)" >&2; exit 1; }
+alive || { echo "demo: containerd does not answer at $sock (see journalctl -u containerd or /var/log/containerd-demo.log)" >&2; exit 1; }
 echo "containerd is running at $sock"
 
 say "build"
