@@ -254,38 +254,16 @@ func exitReason(code int, tail []string) string {
 // vent's contract: the template's command words, then the file's absolute
 // path as one argument, with the file's folder mounted at the same path.
 func containerSpec(p *plugins.Plugin, j jobs.Job, input, id string, timeout time.Duration) containers.Spec {
-	d := p.Settings.Docker
-	args := append(append([]string{}, d.Command...), input)
-
-	mounts := []containers.Mount{{Source: filepath.Dir(input), Target: filepath.Dir(input)}}
-	for _, v := range d.Volumes {
-		mounts = append(mounts, containers.Mount{Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly})
-	}
-
-	return containers.Spec{
-		ID:          id,
-		Image:       p.Image,
-		Args:        args,
-		ReplaceCmd:  true,
-		Env:         d.Environment,
-		Mounts:      mounts,
-		HostNetwork: d.HostNetwork,
-		MemoryBytes: d.MemoryBytes,
-		PidsLimit:   d.PidsLimit,
-		User:        d.User,
-		WorkingDir:  d.WorkingDir,
-		Timeout:     timeout,
-		Labels: map[string]string{
-			"vent-plugin":  "",
-			"file":         strings.ToValidUTF8(j.File, "\uFFFD"),
-			"vent.name":    p.LinkName,
-			"vent.section": p.Name,
-			"vent.repo":    p.Repo,
-			"vent.type":    "repository",
-			LabelJob:       j.ID,
-			LabelTool:      p.Name,
-		},
-	}
+	spec := pluginSpec(p, id)
+	spec.Args = append(append([]string{}, p.Settings.Docker.Command...), input)
+	spec.ReplaceCmd = true
+	spec.Mounts = append([]containers.Mount{{Source: filepath.Dir(input), Target: filepath.Dir(input)}},
+		spec.Mounts...)
+	spec.Timeout = timeout
+	spec.Labels["vent-plugin"] = ""
+	spec.Labels["file"] = strings.ToValidUTF8(j.File, "\uFFFD")
+	spec.Labels[LabelJob] = j.ID
+	return spec
 }
 
 // containerPath returns the path the plugin container is given for the

@@ -254,44 +254,21 @@ func (e *Engine) startTool(ctx context.Context, p *plugins.Plugin, record bool) 
 
 // serviceSpec is the container of one service instance.
 func serviceSpec(p *plugins.Plugin, id string) containers.Spec {
-	d := p.Settings.Docker
-	var mounts []containers.Mount
-	for _, v := range d.Volumes {
-		mounts = append(mounts, containers.Mount{Source: v.Source, Target: v.Target, ReadOnly: v.ReadOnly})
-	}
-	labels := map[string]string{
-		"vent":         "",
-		"vent.name":    p.LinkName,
-		"vent.section": p.Name,
-		"vent.repo":    p.Repo,
-		"vent.type":    "repository",
-		"vent.groups":  strings.Join(p.Groups, ","),
-		LabelService:   p.Name,
-		LabelTool:      p.Name,
-	}
+	spec := pluginSpec(p, id)
+	spec.Labels["vent"] = ""
+	spec.Labels["vent.groups"] = strings.Join(p.Groups, ",")
+	spec.Labels[LabelService] = p.Name
 	if len(p.Settings.Priority) > 0 {
 		var pr []string
 		for _, n := range p.Settings.Priority {
 			pr = append(pr, strconv.Itoa(n))
 		}
-		labels["vent.priority"] = strings.Join(pr, ",")
+		spec.Labels["vent.priority"] = strings.Join(pr, ",")
 	}
 	for k, v := range p.Settings.Labels {
-		labels[k] = v
+		spec.Labels[k] = v
 	}
-	spec := containers.Spec{
-		ID:          id,
-		Image:       p.Image,
-		Env:         d.Environment,
-		Mounts:      mounts,
-		HostNetwork: d.HostNetwork,
-		MemoryBytes: d.MemoryBytes,
-		PidsLimit:   d.PidsLimit,
-		User:        d.User,
-		WorkingDir:  d.WorkingDir,
-		Labels:      labels,
-	}
-	if len(d.Command) > 0 {
+	if d := p.Settings.Docker; len(d.Command) > 0 {
 		spec.Args, spec.ReplaceCmd = d.Command, true
 	}
 	return spec
