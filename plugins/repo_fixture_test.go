@@ -7,8 +7,6 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -23,6 +21,8 @@ import (
 	"github.com/go-git/go-git/v5/plumbing/filemode"
 	"github.com/go-git/go-git/v5/plumbing/format/index"
 	"github.com/go-git/go-git/v5/plumbing/object"
+
+	"github.com/ventapp/ventapp/internal/gittest"
 )
 
 // gitFixture is an upstream repository laid out like CyberReboot's
@@ -274,32 +274,14 @@ func startGitDaemon(t testing.TB, base string) string {
 // when git http-backend is not installed.
 func startGitHTTP(t testing.TB, root, user, pass string) string {
 	t.Helper()
-	return startGitHTTPGuarded(t, root, user, pass, func(*http.Request) bool { return true })
+	return gittest.ServeHTTP(t, root, user, pass, nil)
 }
 
 // startGitHTTPGuarded is startGitHTTP asking for the credentials only on
 // the requests guarded reports true for.
 func startGitHTTPGuarded(t testing.TB, root, user, pass string, guarded func(*http.Request) bool) string {
 	t.Helper()
-	out, err := exec.Command("git", "--exec-path").Output()
-	if err != nil {
-		t.Skip("git is not installed; the HTTP case needs git http-backend")
-	}
-	backend := filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")
-	if _, err := os.Stat(backend); err != nil {
-		t.Skip("git http-backend is not installed")
-	}
-	h := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); guarded(r) && (!ok || u != user || p != pass) {
-			w.Header().Set("WWW-Authenticate", `Basic realm="test"`)
-			http.Error(w, "authentication required", http.StatusUnauthorized)
-			return
-		}
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL
+	return gittest.ServeHTTP(t, root, user, pass, guarded)
 }
 
 // logBuffer returns a logger writing text records into a buffer.

@@ -3,9 +3,6 @@ package main
 import (
 	"bytes"
 	"io/fs"
-	"net/http"
-	"net/http/cgi"
-	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/ventapp/ventapp/internal/ctrdtest"
+	"github.com/ventapp/ventapp/internal/gittest"
 	"github.com/ventapp/ventapp/plugins"
 )
 
@@ -23,15 +21,6 @@ import (
 // installed.
 func gitHTTPRepo(t *testing.T, user, pass string) string {
 	t.Helper()
-	out, err := exec.Command("git", "--exec-path").Output()
-	if err != nil {
-		t.Skip("git is not installed; the test needs git http-backend")
-	}
-	backend := filepath.Join(strings.TrimSpace(string(out)), "git-http-backend")
-	if _, err := os.Stat(backend); err != nil {
-		t.Skip("git http-backend is not installed")
-	}
-
 	work, root := t.TempDir(), t.TempDir()
 	files := map[string]string{
 		"hello/Dockerfile":    "FROM scratch\nCOPY hello.txt /hello.txt\n",
@@ -47,32 +36,13 @@ func gitHTTPRepo(t *testing.T, user, pass string) string {
 			t.Fatal(err)
 		}
 	}
-	gitRun := func(dir string, args ...string) {
-		t.Helper()
-		cmd := exec.Command("git", append([]string{"-c", "user.name=ventapp test",
-			"-c", "user.email=test@ventapp.invalid", "-c", "init.defaultBranch=master"}, args...)...)
-		cmd.Dir = dir
-		cmd.Env = append(os.Environ(), "GIT_CONFIG_GLOBAL=/dev/null", "GIT_CONFIG_NOSYSTEM=1")
-		if out, err := cmd.CombinedOutput(); err != nil {
-			t.Fatalf("git %v: %v\n%s", args, err, out)
-		}
-	}
-	gitRun(work, "init", "-q")
-	gitRun(work, "add", ".")
-	gitRun(work, "commit", "-q", "-m", "hello tool")
-	gitRun(root, "clone", "-q", "--bare", work, filepath.Join(root, "org", "tools.git"))
+	gittest.Run(t, work, "init", "-q")
+	gittest.Run(t, work, "add", ".")
+	gittest.Run(t, work, "commit", "-q", "-m", "hello tool")
+	gittest.Run(t, root, "clone", "-q", "--bare", work, filepath.Join(root, "org", "tools.git"))
 
-	h := &cgi.Handler{Path: backend, Env: []string{"GIT_PROJECT_ROOT=" + root, "GIT_HTTP_EXPORT_ALL=1"}}
-	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		if u, p, ok := r.BasicAuth(); !ok || u != user || p != pass {
-			w.Header().Set("WWW-Authenticate", `Basic realm="plugins"`)
-			http.Error(w, "authentication required", http.StatusUnauthorized)
-			return
-		}
-		h.ServeHTTP(w, r)
-	}))
-	t.Cleanup(srv.Close)
-	return srv.URL + "/org/tools.git"
+	url := gittest.ServeHTTP(t, root, user, pass, nil)
+	return url + "/org/tools.git"
 }
 
 // runStdin executes a client command with stdin as its standard input.
