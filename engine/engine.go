@@ -402,6 +402,16 @@ func (e *Engine) checkImages(ctx context.Context, c *containers.Client) {
 			e.log.Info("rebuilding plugin whose image is missing", "tool", name)
 			if r, err := e.BuildPlugin(ctx, name, nil); err != nil || r.Error != "" {
 				e.log.Warn("rebuild failed; the plugin stays unbuilt", "tool", name, "err", err, "reason", r.Error)
+				continue
+			}
+			// A service that should run could not start while its image
+			// was missing (after a restore, say): start it now.
+			if e.shouldRun(name) {
+				for _, r := range e.startTools(ctx, []string{name}, false) {
+					if r.Error != "" {
+						e.log.Warn("service not started after its rebuild", "tool", r.Tool, "err", r.Error)
+					}
+				}
 			}
 		}
 	}()

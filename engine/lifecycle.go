@@ -170,6 +170,15 @@ func (e *Engine) saveLifecycle(l *lifecycle) {
 	}
 }
 
+// shouldRun reports whether the lifecycle state says the service tool
+// name should be running.
+func (e *Engine) shouldRun(name string) bool {
+	l := e.lc()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.state.Started[name]
+}
+
 // lockTool serialises lifecycle actions on one tool.
 func (l *lifecycle) lockTool(name string) func() {
 	l.mu.Lock()

@@ -495,6 +495,16 @@ func TestPullBaseImages(t *testing.T) {
 // service tool runs and starts a new engine on the same data dir and
 // containerd: the service is started again, as vent's started tools were.
 func TestServicesComeBackAfterRestart(t *testing.T) {
+	for _, lost := range []bool{false, true} {
+		t.Run(fmt.Sprintf("image lost=%v", lost), func(t *testing.T) { servicesComeBack(t, lost) })
+	}
+}
+
+// servicesComeBack starts a service, stops the daemon and starts a new one
+// on the same state. With imageLost the tool's image is removed in between,
+// as after a restore onto a new machine: the daemon rebuilds it from its
+// source and then starts the service.
+func servicesComeBack(t *testing.T, imageLost bool) {
 	te := startEngine(t, "")
 	te.addPlugin("echoer", webScript, "")
 	if res, err := te.StartTools(context.Background(), []string{"echoer"}); err != nil || res[0].Error != "" {
@@ -505,6 +515,19 @@ func TestServicesComeBackAfterRestart(t *testing.T) {
 	te.cancel()
 	<-te.done
 	te.done <- nil // for the test's cleanup
+	if imageLost {
+		p, err := te.Registry().Get("echoer")
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := te.Containerd()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := c.RemoveImage(context.Background(), p.Image); err != nil {
+			t.Fatal(err)
+		}
+	}
 	te.Close()
 
 	e2, err := New(te.Config(), te.log, "test")
