@@ -327,6 +327,32 @@ func TestUpdateAndRollback(t *testing.T) {
 	if _, err := te.RollbackTool(ctx, "ver"); !errors.Is(err, ErrNoPrevious) {
 		t.Errorf("second rollback: %v", err)
 	}
+
+	// The clone went back too: a rebuild builds v1, not the newer files.
+	p, _ = te.Registry().Get("ver")
+	if data, _ := os.ReadFile(filepath.Join(p.Dir, "Dockerfile")); !strings.Contains(string(data), "echo v1") {
+		t.Errorf("clone after rollback holds:\n%s", data)
+	}
+	if r, err := te.BuildPlugin(ctx, "ver", nil); err != nil || r.Error != "" {
+		t.Fatalf("rebuild after rollback: %+v, %v", r, err)
+	}
+	runOnce("v1")
+
+	// Update again, then lose the kept image (as after a restore onto a
+	// new machine): rollback rebuilds v1 from its commit.
+	if res, err = te.UpdateTools(ctx, []string{"ver"}, nil); err != nil || res[0].Error != "" {
+		t.Fatalf("second update: %+v, %v", res, err)
+	}
+	runOnce("v2")
+	p, _ = te.Registry().Get("ver")
+	if err := c.RemoveImage(ctx, previousRef(p.Image)); err != nil {
+		t.Fatal(err)
+	}
+	rb, err = te.RollbackTool(ctx, "ver")
+	if err != nil || !strings.Contains(rb.Done, "rebuilt") {
+		t.Fatalf("rollback without the kept image: %+v, %v", rb, err)
+	}
+	runOnce("v1")
 }
 
 func TestRemoveExportImport(t *testing.T) {

@@ -263,7 +263,12 @@ func mustLiteral(raw string) any {
 }
 
 // RollbackTool brings back the version of a tool from before its last
-// update: its image, template and commit. The newer image is removed.
+// update: its template, commit and image. A tool from a git repository
+// also gets its clone checked out at that commit (offline), so a later
+// rebuild builds the version rolled back to; when the kept image is gone
+// (backups do not carry images), it is rebuilt from that commit. A tool
+// from a local folder can only go back to its kept image: the folder holds
+// the newer files. The newer image is removed.
 func (e *Engine) RollbackTool(ctx context.Context, name string) (ToolResult, error) {
 	c, err := e.Containerd()
 	if err != nil {
@@ -280,25 +285,74 @@ func (e *Engine) RollbackTool(ctx context.Context, name string) (ToolResult, err
 	if prev == nil {
 		return ToolResult{}, fmt.Errorf("roll back %s: %w", name, ErrNoPrevious)
 	}
-	if err := tagImage(ctx, c, prev.Image, cur.Image); err != nil {
-		return ToolResult{}, err
+
+	fromGit := prev.RepoURL != "" && prev.Commit != ""
+	if fromGit {
+		if err := plugins.CheckoutCommit(ctx, prev.Dir, prev.Branch, prev.Commit); err != nil {
+			return ToolResult{}, fmt.Errorf("roll back %s: %w", name, err)
+		}
 	}
+	// undo puts the clone back at the current commit when the rollback
+	// fails after the checkout.
+	undo := func() {
+		if fromGit && cur.Commit != "" {
+			if err := plugins.CheckoutCommit(ctx, cur.Dir, cur.Branch, cur.Commit); err != nil {
+				e.log.Warn("rollback failed and the clone stays at the older commit", "tool", name, "err", err)
+			}
+		}
+	}
+
+	have, err := c.ImageExists(ctx, prev.Image)
+	if err != nil {
+		undo()
+		return ToolResult{}, fmt.Errorf("roll back %s: %w", name, err)
+	}
+	digest, rebuilt := prev.ImageDigest, false
+	switch {
+	case have:
+		if err := tagImage(ctx, c, prev.Image, cur.Image); err != nil {
+			undo()
+			return ToolResult{}, err
+		}
+	case fromGit:
+		build := prev.Clone()
+		build.Image = cur.Image
+		if digest, err = e.rebuild(ctx, c, build, nil); err != nil {
+			undo()
+			return ToolResult{}, fmt.Errorf("roll back %s: rebuilding %s at %s: %w", name, build.Image,
+				short12(prev.Commit), err)
+		}
+		rebuilt = true
+	default:
+		return ToolResult{}, fmt.Errorf("roll back %s: %w: the kept image %s is gone (backups do not carry "+
+			"images) and %s holds only the current version", name, ErrNoPrevious, prev.Image, prev.Dir)
+	}
+
 	err = e.reg.Update(name, func(p *plugins.Plugin) error {
 		enabled := p.Enabled
 		*p = *prev.Clone()
 		p.Image, p.Enabled = cur.Image, enabled
+		if rebuilt {
+			p.Built, p.BuildError, p.ImageDigest, p.BuiltAt = true, "", digest, time.Now().UTC()
+		}
 		return nil
 	})
 	if err != nil {
+		undo()
 		return ToolResult{}, err
 	}
-	c.RemoveImage(ctx, prev.Image)
+	if have {
+		c.RemoveImage(ctx, prev.Image)
+	}
 	l.mu.Lock()
 	delete(l.state.Previous, name)
 	e.saveLifecycle(l)
 	l.mu.Unlock()
 	e.writeManifest()
 	res := ToolResult{Tool: name, Done: "rolled back to " + cmpOr(short12(prev.Commit), "the previous build")}
+	if rebuilt {
+		res.Done += " (rebuilt: the kept image was gone)"
+	}
 	res.Containers = e.restartWithDependents(ctx, name)
 	return res, nil
 }
