@@ -65,6 +65,7 @@ func (r *runner) run(ctx context.Context) outcome {
 	start := time.Now()
 	end := start.Add(r.tap.Interval)
 	backoff := minBackoff
+	opened := false
 	for {
 		if ctx.Err() != nil {
 			r.drainOnStop(start, snap)
@@ -94,6 +95,13 @@ func (r *runner) run(ctx context.Context) outcome {
 			} else {
 				r.src, backoff = src, minBackoff
 				r.kPkts, r.kDrops = 0, 0
+				if !opened {
+					// The first interval counts from when packets can
+					// come, not from before a large ring was set up.
+					opened = true
+					start = time.Now()
+					end = start.Add(r.tap.Interval)
+				}
 				if r.retrying {
 					r.retrying = false
 					r.report(StateRunning, "")

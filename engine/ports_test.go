@@ -306,3 +306,15 @@ func TestPublishedURIs(t *testing.T) {
 		})
 	}
 }
+
+// TestNormalPort: template keys are compared with published mappings in
+// one spelling, so '8080/TCP' and '53/udp ' are not reported unpublished.
+func TestNormalPort(t *testing.T) {
+	for in, want := range map[string]string{
+		"8080": "8080/tcp", "8080/TCP": "8080/tcp", "53/udp ": "53/udp", " 80 / UDP": "80/udp", "9/": "9/tcp",
+	} {
+		if got := normalPort(in); got != want {
+			t.Errorf("normalPort(%q) = %q, want %q", in, got, want)
+		}
+	}
+}

@@ -516,10 +516,12 @@ func (e *Engine) servicePorts(ctx context.Context, p *plugins.Plugin) []string {
 }
 
 func normalPort(k string) string {
-	if !strings.Contains(k, "/") {
-		return k + "/tcp"
+	num, proto, ok := strings.Cut(k, "/")
+	proto = strings.ToLower(strings.TrimSpace(proto))
+	if !ok || proto == "" {
+		proto = "tcp"
 	}
-	return k
+	return strings.TrimSpace(num) + "/" + proto
 }
 
 // ToolLogs returns the log files of a service tool's containers, one per

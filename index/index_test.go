@@ -223,6 +223,9 @@ func TestBadQuery(t *testing.T) {
 		{"negative offset", Query{Text: "a", Offset: -1}},
 		{"huge offset", Query{Text: "a", Offset: MaxOffset + 1}},
 		{"unquoted time bound", Query{Text: "time:>2020"}},
+		{"bracket range", Query{Text: "line:[5 TO 7]"}},
+		{"brace range", Query{Text: "+tool:x +line:{5 TO 7}"}},
+		{"date range on a structured value", Query{Text: `fields.first_seen:>"2000-01-01T00:00:00Z"`}},
 		{"time range nested in a conjunction", Query{Text: "+tool:x +(a OR time:<5)"}},
 	}
 	for _, tc := range tests {

@@ -159,6 +159,10 @@ func rewrite(q query.Query, stepped, numeric bool) (query.Query, error) {
 		}
 		return &strictQuery{q: x, field: x.FieldVal}, nil
 	case *query.DateRangeQuery:
+		if strings.HasPrefix(x.FieldVal, fieldsPrefix) {
+			return nil, fmt.Errorf("%s: values of structured lines are text or numbers, not dates, "+
+				"so a date range cannot match them; the line's own time is the field time", x.FieldVal)
+		}
 		if x.FieldVal == fieldTime && stepped {
 			lo, hi := timeBounds(x)
 			return &rangeQuery{field: fieldTime, lo: lo, hi: hi, boost: x.Boost()}, nil

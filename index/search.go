@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"regexp"
 	"regexp/syntax"
 	"strings"
 	"time"
@@ -104,6 +105,11 @@ func (ix *Index) Search(ctx context.Context, q Query) (Result, error) {
 	return out, nil
 }
 
+// bracketRange matches Lucene's [a TO b] and {a TO b} ranges, which
+// bleve's query strings do not have: they would search the words "[a",
+// "TO" and "b]" instead.
+var bracketRange = regexp.MustCompile(`[\[{][^\]}]*\sTO\s[^\]}]*[\]}]`)
+
 // searchRequest validates q and builds the bleve request. stepped says
 // the index holds layout 2's stepped line and time terms, numeric that the
 // numbers of structured lines are numeric fields (see rewrite).
@@ -119,6 +125,10 @@ func searchRequest(q Query, stepped, numeric bool) (*bleve.SearchRequest, error)
 		limit = MaxLimit
 	}
 
+	if bracketRange.MatchString(q.Text) {
+		return nil, fmt.Errorf("%w: %q: ranges in brackets ([a TO b]) are not part of this query "+
+			"syntax; write both ends, as in +line:>=5 +line:<=7", ErrBadQuery, q.Text)
+	}
 	var bq query.Query = query.NewMatchAllQuery()
 	if strings.TrimSpace(q.Text) != "" {
 		parsed, err := query.NewQueryStringQuery(q.Text).Parse()
