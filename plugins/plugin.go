@@ -133,10 +133,21 @@ func (p *Plugin) ImageLabels() map[string]string {
 		"vent":         "",
 		"vent.name":    p.LinkName,
 		"vent.groups":  groups,
-		"vent.repo":    p.Repo,
+		"vent.repo":    imageRepoLabel(p.Repo),
 		"vent.type":    "repository",
 		"vent.section": manifestSection(p),
 	}
+}
+
+// imageRepoLabel is the vent.repo label of an image: the repository, or
+// for a local folder "local:" and the folder's name without the path, so
+// that building the same files from another place (a restored source, a
+// copy) gives the same image.
+func imageRepoLabel(repo string) string {
+	if dir, ok := strings.CutPrefix(repo, "local:"); ok {
+		return "local:" + filepath.Base(dir)
+	}
+	return repo
 }
 
 // multiTool reports whether p is one of several tools in its folder.

@@ -204,7 +204,7 @@ func TestPluginLabelsAndWarnings(t *testing.T) {
 
 	p := ps[0]
 	want := map[string]string{
-		"vent": "", "vent.name": "kibana", "vent.groups": "visualization", "vent.repo": "local:" + kibana,
+		"vent": "", "vent.name": "kibana", "vent.groups": "visualization", "vent.repo": "local:kibana",
 		"vent.type": "repository", "vent.section": "ventapp-local:kibana:/:latest:HEAD",
 	}
 	if got := p.ImageLabels(); !reflect.DeepEqual(got, want) {
