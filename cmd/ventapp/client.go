@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"net/url"
@@ -765,15 +766,45 @@ func stamp(t time.Time) string {
 	return t.Local().Format(time.RFC3339)
 }
 
+// searchArgs separates search's own flags from the query. A word that
+// starts with "-" but names none of the flags is a query clause excluding
+// something (-fields.type:flow, -line:>5), as the query syntax has it, so
+// it needs no "--" before it; after "--" everything is query.
+func searchArgs(fs *flag.FlagSet, args []string) (flags, query []string) {
+	for i := 0; i < len(args); i++ {
+		a := args[i]
+		if a == "--" {
+			return flags, append(query, args[i+1:]...)
+		}
+		name, _, hasValue := strings.Cut(strings.TrimLeft(a, "-"), "=")
+		f := fs.Lookup(name)
+		if !strings.HasPrefix(a, "-") || a == "-" || (f == nil && name != "h" && name != "help") {
+			query = append(query, a)
+			continue
+		}
+		flags = append(flags, a)
+		if f == nil || hasValue || i+1 == len(args) {
+			continue
+		}
+		if b, ok := f.Value.(interface{ IsBoolFlag() bool }); !ok || !b.IsBoolFlag() {
+			i++ // the flag's value is the next word
+			flags = append(flags, args[i])
+		}
+	}
+	return flags, query
+}
+
 func cmdSearch(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "search")
 	asJSON := fs.Bool("json", false, "print JSON")
 	limit := fs.Int("limit", 20, "at most this many hits")
 	offset := fs.Int("offset", 0, "skip this many hits (paging)")
-	pos, err := parseInterspersed(fs, args)
+	flags, query := searchArgs(fs, args)
+	pos, err := parseInterspersed(fs, flags)
 	if err != nil {
 		return err
 	}
+	pos = append(pos, query...)
 	if len(pos) == 0 {
 		return fmt.Errorf("%w: give a query, e.g. `ventapp search fields.query:www.example.com`", errUsage)
 	}

@@ -1,0 +1,36 @@
+package main
+
+import (
+	"flag"
+	"io"
+	"reflect"
+	"testing"
+)
+
+// TestSearchArgs: words starting with "-" that are not search's flags
+// belong to the query.
+func TestSearchArgs(t *testing.T) {
+	tests := []struct {
+		args         []string
+		flags, query []string
+	}{
+		{[]string{"tcpdump"}, nil, []string{"tcpdump"}},
+		{[]string{"-fields.type:flow"}, nil, []string{"-fields.type:flow"}},
+		{[]string{"--json", "+tool:x", "-line:>5"}, []string{"--json"}, []string{"+tool:x", "-line:>5"}},
+		{[]string{"--limit", "5", "a"}, []string{"--limit", "5"}, []string{"a"}},
+		{[]string{"-limit=5", "-x", "b"}, []string{"-limit=5"}, []string{"-x", "b"}},
+		{[]string{"a", "--", "--json"}, nil, []string{"a", "--json"}},
+		{[]string{"-h"}, []string{"-h"}, nil},
+		{[]string{"--limit"}, []string{"--limit"}, nil},
+	}
+	for _, tc := range tests {
+		fs := flag.NewFlagSet("search", flag.ContinueOnError)
+		fs.SetOutput(io.Discard)
+		fs.Bool("json", false, "")
+		fs.Int("limit", 20, "")
+		flags, query := searchArgs(fs, tc.args)
+		if !reflect.DeepEqual(flags, tc.flags) || !reflect.DeepEqual(query, tc.query) {
+			t.Errorf("searchArgs(%q) = %q, %q; want %q, %q", tc.args, flags, query, tc.flags, tc.query)
+		}
+	}
+}
