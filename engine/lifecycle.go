@@ -118,11 +118,14 @@ func (e *Engine) readLifecycle() ([]byte, error) {
 		}
 		return nil
 	})
+	legacy := filepath.Join(e.cfg.DataDir, lifecycleFile)
 	if err != nil || found {
+		if _, serr := os.Stat(legacy); err == nil && serr == nil {
+			e.log.Warn("ignoring an old lifecycle file: the state is in the job store already", "file", legacy)
+		}
 		return data, err
 	}
 
-	legacy := filepath.Join(e.cfg.DataDir, lifecycleFile)
 	old, err := os.ReadFile(legacy)
 	if errors.Is(err, fs.ErrNotExist) {
 		return nil, nil

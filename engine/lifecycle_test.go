@@ -338,10 +338,22 @@ func TestUpdateAndRollback(t *testing.T) {
 	}
 	runOnce("v1")
 
+	// A configured template stays in force over an update, and in the
+	// template file too.
+	configured := "# configured here\n[info]\nname = ver\n[settings]\next_types = .v\n"
+	if _, err := te.ConfigureTool(ctx, "ver", configured); err != nil {
+		t.Fatal(err)
+	}
+
 	// Update again, then lose the kept image (as after a restore onto a
 	// new machine): rollback rebuilds v1 from its commit.
 	if res, err = te.UpdateTools(ctx, []string{"ver"}, nil); err != nil || res[0].Error != "" {
 		t.Fatalf("second update: %+v, %v", res, err)
+	}
+	p, _ = te.Registry().Get("ver")
+	if disk, _ := os.ReadFile(p.TemplatePath); string(disk) != configured || p.Template != configured {
+		t.Errorf("after update the template file holds %q and the registry %q; want the configured text",
+			disk, p.Template)
 	}
 	runOnce("v2")
 	p, _ = te.Registry().Get("ver")

@@ -94,6 +94,9 @@ func (e *Engine) updateTool(ctx context.Context, name string, progress func(stri
 	if hasConfigured {
 		if err := applyTemplate(fresh, configured); err != nil {
 			e.log.Warn("configured template no longer applies; using the repository's", "tool", name, "err", err)
+		} else {
+			// The fetch put the repository's text back in the file.
+			e.writeTemplateFile(fresh, configured)
 		}
 	}
 	if old.RepoURL != "" && fresh.Commit == old.Commit && old.Built && fresh.Template == old.Template {
@@ -368,6 +371,20 @@ func (e *Engine) ToolTemplate(name string) (string, error) {
 
 // applyTemplate checks text as p's template and sets p's template and
 // settings from it.
+// writeTemplateFile writes a configured template over the tool's
+// template file, where that file exists, so the folder shows what runs.
+func (e *Engine) writeTemplateFile(p *plugins.Plugin, text string) {
+	if p.TemplatePath == "" {
+		return
+	}
+	if _, err := os.Stat(p.TemplatePath); err != nil {
+		return
+	}
+	if err := os.WriteFile(p.TemplatePath, []byte(text), 0o644); err != nil {
+		e.log.Warn("template file not updated; the registry has the new text", "file", p.TemplatePath, "err", err)
+	}
+}
+
 func applyTemplate(p *plugins.Plugin, text string) error {
 	t, err := plugins.ParseTemplate(p.TemplatePath, []byte(text))
 	if err != nil {
@@ -402,13 +419,7 @@ func (e *Engine) ConfigureTool(ctx context.Context, name, text string) (*plugins
 	if err != nil {
 		return nil, err
 	}
-	if p.TemplatePath != "" {
-		if _, serr := os.Stat(p.TemplatePath); serr == nil {
-			if werr := os.WriteFile(p.TemplatePath, []byte(text), 0o644); werr != nil {
-				e.log.Warn("template file not updated; the registry has the new text", "file", p.TemplatePath, "err", werr)
-			}
-		}
-	}
+	e.writeTemplateFile(p, text)
 	l := e.lc()
 	l.mu.Lock()
 	if l.state.Configured == nil {
