@@ -140,6 +140,10 @@ type Config struct {
 	// Warnings lists keys and sections that were kept but not understood.
 	Warnings []string
 
+	// Ignored names the lines LoadLenient ignored for syntax errors (they
+	// are in Warnings too); Load fails on them instead.
+	Ignored []string
+
 	// File is the merged INI document: defaults overlaid with the file.
 	// Sections ventapp does not read ([network-mapping], …) stay here.
 	File *ini.File
@@ -203,9 +207,10 @@ func Load(path, dataDir string) (*Config, error) {
 }
 
 // LoadLenient is Load for client commands, which only need to find the
-// daemon: a key with a bad value is reported in Warnings instead of
-// failing, so an operator can still reach a daemon whose config file was
-// edited wrongly. Syntax errors still fail.
+// daemon: a key with a bad value, and a line with a syntax error, are
+// reported in Warnings instead of failing (see neutralise), so an operator
+// can still reach a daemon whose config file was edited wrongly since it
+// started.
 func LoadLenient(path, dataDir string) (*Config, error) {
 	return load(path, dataDir, true)
 }
@@ -217,13 +222,17 @@ func load(path, dataDir string, lenient bool) (*Config, error) {
 	}
 
 	var user *ini.File
+	var syntaxWarns []string
 	if path != "" {
 		data, err := os.ReadFile(path)
 		if err != nil {
 			return nil, fmt.Errorf("config file %s: %w", path, err)
 		}
 		if err := checkSyntax(path, data); err != nil {
-			return nil, err
+			if !lenient {
+				return nil, err
+			}
+			data, syntaxWarns = neutralise(path, data)
 		}
 		user, err = ini.LoadSources(ini.LoadOptions{}, data)
 		if err != nil {
@@ -232,9 +241,9 @@ func load(path, dataDir string, lenient bool) (*Config, error) {
 		overlay(f, user)
 	}
 
-	c := &Config{Path: path, File: f}
+	c := &Config{Path: path, File: f, Ignored: syntaxWarns, Warnings: syntaxWarns}
 	if user != nil {
-		c.Warnings = unknownKeys(path, user)
+		c.Warnings = append(c.Warnings, unknownKeys(path, user)...)
 	}
 	if err := c.fill(dataDir); err != nil {
 		if !lenient || !errors.Is(err, ErrValue) {
@@ -262,6 +271,33 @@ func checkSyntax(path string, data []byte) error {
 		}
 	}
 	return nil
+}
+
+// neutralise makes a file with syntax errors readable for LoadLenient: a
+// line that is not a key, comment or section becomes a comment, and a
+// malformed section header becomes a section of its own that ventapp does
+// not read, so the keys under it go nowhere. It returns the new text and a
+// warning for each line changed.
+func neutralise(path string, data []byte) ([]byte, []string) {
+	lines := strings.Split(string(data), "\n")
+	var warns []string
+	for i, line := range lines {
+		s := strings.TrimSpace(line)
+		switch {
+		case s == "", s[0] == '#', s[0] == ';':
+		case s[0] == '[':
+			if !strings.HasSuffix(s, "]") || len(s) < 3 {
+				lines[i] = fmt.Sprintf("[ventapp-ignored-line-%d]", i+1)
+				warns = append(warns, fmt.Sprintf("%s:%d: malformed section header %q: "+
+					"it and its keys are ignored", path, i+1, s))
+			}
+		case strings.ContainsAny(s, "=:"):
+		default:
+			lines[i] = "# " + line
+			warns = append(warns, fmt.Sprintf("%s:%d: not key = value, ignored: %q", path, i+1, s))
+		}
+	}
+	return []byte(strings.Join(lines, "\n")), warns
 }
 
 // overlay copies every key of src into dst, creating sections as needed.

@@ -154,9 +154,19 @@ func TestLoadLenient(t *testing.T) {
 		t.Errorf("got socket %s, warnings %q", c.Socket, c.Warnings)
 	}
 
-	os.WriteFile(path, []byte("[jobs\n"), 0o600)
-	if _, err := LoadLenient(path, ""); !errors.Is(err, ErrSyntax) {
-		t.Errorf("syntax error: got %v", err)
+	// Syntax errors stop Load but not LoadLenient: the broken lines are
+	// ignored (a broken header with the keys under it) and named.
+	os.WriteFile(path, []byte("[api]\nsocket = /run/y.sock\nthis is not ini\n[broken\nsocket = /elsewhere.sock\n"), 0o600)
+	if _, err := Load(path, ""); !errors.Is(err, ErrSyntax) {
+		t.Errorf("Load with a syntax error: got %v", err)
+	}
+	c, err = LoadLenient(path, "")
+	if err != nil {
+		t.Fatalf("LoadLenient with syntax errors: %v", err)
+	}
+	if c.Socket != "/run/y.sock" || len(c.Warnings) < 2 ||
+		!strings.Contains(c.Warnings[0], ":3:") || !strings.Contains(c.Warnings[1], ":4:") {
+		t.Errorf("got socket %s, warnings %q", c.Socket, c.Warnings)
 	}
 }
 

@@ -41,6 +41,9 @@ func (env *cliEnv) client() (*api.Client, error) {
 	if err != nil {
 		return nil, err
 	}
+	for _, w := range cfg.Ignored {
+		fmt.Fprintf(env.stderr, "warning: %s (the daemon will refuse this file at its next start or reload)\n", w)
+	}
 	return api.NewClient(cfg.Socket), nil
 }
 

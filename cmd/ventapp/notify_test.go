@@ -102,6 +102,16 @@ func TestSystemdNotify(t *testing.T) {
 		t.Errorf("status after a refused reload: %v\n%s", err, out)
 	}
 
+	// A syntax error too: the daemon keeps its config, and clients still
+	// reach it through the file, warned about the line they ignored.
+	writeCfg("[broken\n")
+	cmd.Process.Signal(syscall.SIGHUP)
+	expect("READY=1", 5*time.Second)
+	out, err := exec.Command(bin, "status", "--config", cfgPath).CombinedOutput()
+	if err != nil || !strings.Contains(string(out), "malformed section header") {
+		t.Errorf("status with a syntax error in the config: %v\n%s", err, out)
+	}
+
 	writeCfg("")
 	cmd.Process.Signal(syscall.SIGTERM)
 	expect("STOPPING=1", 30*time.Second)
