@@ -46,7 +46,11 @@ func PlaceFile(srcPath, root string) (string, error) {
 		return "", fmt.Errorf("placing %s: %w", srcPath, err)
 	}
 	if !fi.Mode().IsRegular() {
-		return "", fmt.Errorf("placing %s: %w (mode %s)", srcPath, ErrNotRegular, fi.Mode().Type())
+		what := "mode " + fi.Mode().Type().String()
+		if fi.IsDir() {
+			what = "it is a directory; drop the files in it"
+		}
+		return "", fmt.Errorf("placing %s: %w (%s)", srcPath, ErrNotRegular, what)
 	}
 
 	f, err := os.Open(srcPath)

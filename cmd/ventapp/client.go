@@ -16,6 +16,7 @@ import (
 	"syscall"
 	"text/tabwriter"
 	"time"
+	"unicode/utf8"
 
 	"golang.org/x/term"
 
@@ -56,7 +57,7 @@ func (env *cliEnv) printJSON(v any) error {
 func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "status")
 	asJSON := fs.Bool("json", false, "print JSON")
-	if _, err := parseInterspersed(fs, args); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	c, err := env.client()
@@ -639,7 +640,7 @@ func cmdJobs(ctx context.Context, env *cliEnv, args []string) error {
 	tool := fs.String("tool", "", "only jobs of this plugin")
 	file := fs.String("file", "", "only jobs whose file path contains this text")
 	limit := fs.Int("limit", 100, "at most this many jobs")
-	if _, err := parseInterspersed(fs, args); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	if *state != "" {
@@ -687,11 +688,27 @@ func quoteName(s string) string {
 }
 
 func oneLine(s string, n int) string {
-	s = strings.ReplaceAll(s, "\n", " ")
-	if len(s) > n {
-		return s[:n] + "…"
+	s = strings.Map(func(r rune) rune {
+		if r < ' ' || r == 0x7f {
+			return ' ' // newlines and tabs would break the table
+		}
+		return r
+	}, strings.ToValidUTF8(s, "\uFFFD"))
+	if utf8.RuneCountInString(s) > n {
+		return string([]rune(s)[:n]) + "…"
 	}
 	return s
+}
+
+// jobID checks a job ID typed by a user and pads it as the store writes
+// IDs (twelve digits), so 42 finds job 000000000042.
+func jobID(s string) (string, error) {
+	t := strings.TrimSpace(s)
+	if t == "" || len(t) > 12 || strings.Trim(t, "0123456789") != "" {
+		return "", fmt.Errorf("%w: %q is not a job ID: job IDs are the numbers `ventapp jobs` lists, "+
+			"such as 000000000042 (or 42)", errUsage, s)
+	}
+	return strings.Repeat("0", 12-len(t)) + t, nil
 }
 
 func cmdJob(ctx context.Context, env *cliEnv, args []string) error {
@@ -708,11 +725,15 @@ func cmdJob(ctx context.Context, env *cliEnv, args []string) error {
 	if len(pos) != 1 {
 		return fmt.Errorf("%w: job %s takes one job ID", errUsage, sub)
 	}
+	id, err := jobID(pos[0])
+	if err != nil {
+		return err
+	}
 	c, err := env.client()
 	if err != nil {
 		return err
 	}
-	path := "/api/v1/jobs/" + url.PathEscape(pos[0])
+	path := "/api/v1/jobs/" + url.PathEscape(id)
 
 	var j jobs.Job
 	switch sub {

@@ -86,11 +86,15 @@ func main() {
 // run executes one command line and returns the process exit code.
 func run(ctx context.Context, env *cliEnv, args []string) int {
 	rest, err := env.parseGlobal(args)
+	if err != nil {
+		fmt.Fprintf(env.stderr, "ventapp: %v\n", err)
+	}
 	if err != nil || len(rest) == 0 || rest[0] == "help" || rest[0] == "-h" || rest[0] == "--help" {
-		usage(env.stderr)
 		if err != nil || len(rest) == 0 {
+			usage(env.stderr)
 			return 2
 		}
+		usage(env.stdout) // asked for: to stdout, so `ventapp help | less` works
 		return 0
 	}
 
@@ -206,6 +210,19 @@ func newFlags(env *cliEnv, name string) *flag.FlagSet {
 
 // parseInterspersed parses flags that may come before or after the
 // positional arguments and returns the positional ones.
+// noArgs parses the flags of a command that takes no other arguments,
+// and refuses any: `jobs foo` must not look as if it filtered.
+func noArgs(fs *flag.FlagSet, args []string) error {
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) > 0 {
+		return fmt.Errorf("%w: %s takes no arguments, got %q", errUsage, fs.Name(), pos)
+	}
+	return nil
+}
+
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {

@@ -34,3 +34,21 @@ func TestSearchArgs(t *testing.T) {
 		}
 	}
 }
+
+func TestJobID(t *testing.T) {
+	for in, want := range map[string]string{
+		"42": "000000000042", "000000000042": "000000000042", " 7 ": "000000000007",
+		"": "", "abc": "", "-1": "", "1234567890123": "", "4 2": "",
+	} {
+		got, err := jobID(in)
+		if want == "" {
+			if err == nil {
+				t.Errorf("jobID(%q) = %q, want an error", in, got)
+			}
+			continue
+		}
+		if err != nil || got != want {
+			t.Errorf("jobID(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}

@@ -39,7 +39,7 @@ const serveGCPercent = 200
 
 func cmdServe(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "serve")
-	if _, err := parseInterspersed(fs, args); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 
@@ -273,6 +273,9 @@ func newLogger(env *cliEnv, level slog.Leveler) *slog.Logger {
 }
 
 func cmdVersion(ctx context.Context, env *cliEnv, args []string) error {
+	if err := noArgs(newFlags(env, "version"), args); err != nil {
+		return err
+	}
 	fmt.Fprintf(env.stdout, "ventapp %s (commit %s)\n", version, commit)
 	return nil
 }
