@@ -324,6 +324,30 @@ func (e *Engine) Containerd() (*containers.Client, error) {
 	return c, nil
 }
 
+// connectWait is how long after the engine starts containerdSoon waits
+// for its first connection to containerd.
+const connectWait = 15 * time.Second
+
+// containerdSoon is Containerd for requests that may come before the
+// daemon's first connection has finished (a plugins add right after
+// start): in the engine's first connectWait, until containerd has answered
+// once, it waits for it. Later, or once connected, an outage is reported
+// at once, as Containerd does.
+func (e *Engine) containerdSoon(ctx context.Context) (*containers.Client, error) {
+	deadline := e.started.Add(connectWait)
+	for {
+		c, err := e.Containerd()
+		if err == nil || e.ctrVer.Load() != nil || time.Now().After(deadline) {
+			return c, err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, err
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+}
+
 // connect dials containerd once. On the first successful connection it
 // sweeps containers left behind by a crash.
 func (e *Engine) connect(ctx context.Context, sweep bool) bool {

@@ -125,7 +125,7 @@ func (e *Engine) buildPlugin(ctx context.Context, name string, progress func(str
 	}
 	res := AddResult{Tool: p.Name, Image: p.Image}
 
-	c, err := e.Containerd()
+	c, err := e.containerdSoon(ctx)
 	if err != nil {
 		res.Error = fmt.Sprintf("not built: %v", err)
 		return res
