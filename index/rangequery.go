@@ -41,6 +41,11 @@ func (q *rangeQuery) Searcher(ctx context.Context, r bindex.IndexReader, _ mappi
 			}
 		}
 		terms = kept
+		if fd, ok := dict.(bindex.FieldDict); ok {
+			if err := fd.Close(); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if len(terms) == 0 {
 		return nothingSearcher(ctx, r, q.field, opts)
@@ -169,8 +174,11 @@ func rewrite(q query.Query, stepped, numeric bool) (query.Query, error) {
 		}
 		return &strictQuery{q: x, field: x.FieldVal}, nil
 	case *query.PrefixQuery, *query.WildcardQuery, *query.RegexpQuery, *query.FuzzyQuery:
-		f, _ := q.(query.FieldableQuery)
-		return &strictQuery{q: q, field: f.Field()}, nil
+		field := ""
+		if f, ok := q.(query.FieldableQuery); ok {
+			field = f.Field()
+		}
+		return &strictQuery{q: q, field: field}, nil
 	}
 	return q, err
 }
