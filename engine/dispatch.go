@@ -360,6 +360,11 @@ func (e *Engine) retry(j jobs.Job, cause error) {
 	}
 	e.counters.jobsRetried.Add(1)
 	reason := fmt.Sprintf("attempt %d failed, retrying in %s: %v", j.Attempts, delay, cause)
+	if errors.Is(cause, ErrContainerdDown) {
+		// The retry waits for containerd too, however long that takes.
+		reason = fmt.Sprintf("attempt %d failed: %v; it runs again once containerd answers "+
+			"(at the earliest in %s)", j.Attempts, cause, delay)
+	}
 	e.log.Warn("job will be retried", "job", j.ID, "reason", reason)
 	if err := e.store.Retry(j.ID, time.Now().Add(delay), reason); err != nil {
 		e.log.Error("could not re-queue job", "job", j.ID, "err", err)
