@@ -258,19 +258,36 @@ func load(path, dataDir string, lenient bool) (*Config, error) {
 // key/value pair, a comment or blank, naming the file and line.
 func checkSyntax(path string, data []byte) error {
 	for i, line := range strings.Split(string(data), "\n") {
-		s := strings.TrimSpace(line)
-		switch {
-		case s == "", s[0] == '#', s[0] == ';':
-		case s[0] == '[':
-			if !strings.HasSuffix(s, "]") || len(s) < 3 {
-				return fmt.Errorf("%w: %s:%d: malformed section header %q", ErrSyntax, path, i+1, s)
-			}
-		case strings.ContainsAny(s, "=:"):
-		default:
+		switch s := strings.TrimSpace(line); lineSyntax(s) {
+		case badHeader:
+			return fmt.Errorf("%w: %s:%d: malformed section header %q", ErrSyntax, path, i+1, s)
+		case notKeyValue:
 			return fmt.Errorf("%w: %s:%d: expected key = value, got %q", ErrSyntax, path, i+1, s)
 		}
 	}
 	return nil
+}
+
+// Kinds of config lines, as lineSyntax sorts them.
+const (
+	lineOK = iota
+	badHeader
+	notKeyValue
+)
+
+// lineSyntax sorts one trimmed config line: blank, a comment, a section
+// header or a key are lineOK.
+func lineSyntax(s string) int {
+	switch {
+	case s == "", s[0] == '#', s[0] == ';':
+	case s[0] == '[':
+		if !strings.HasSuffix(s, "]") || len(s) < 3 {
+			return badHeader
+		}
+	case !strings.ContainsAny(s, "=:"):
+		return notKeyValue
+	}
+	return lineOK
 }
 
 // neutralise makes a file with syntax errors readable for LoadLenient: a
@@ -282,17 +299,12 @@ func neutralise(path string, data []byte) ([]byte, []string) {
 	lines := strings.Split(string(data), "\n")
 	var warns []string
 	for i, line := range lines {
-		s := strings.TrimSpace(line)
-		switch {
-		case s == "", s[0] == '#', s[0] == ';':
-		case s[0] == '[':
-			if !strings.HasSuffix(s, "]") || len(s) < 3 {
-				lines[i] = fmt.Sprintf("[ventapp-ignored-line-%d]", i+1)
-				warns = append(warns, fmt.Sprintf("%s:%d: malformed section header %q: "+
-					"it and its keys are ignored", path, i+1, s))
-			}
-		case strings.ContainsAny(s, "=:"):
-		default:
+		switch s := strings.TrimSpace(line); lineSyntax(s) {
+		case badHeader:
+			lines[i] = fmt.Sprintf("[ventapp-ignored-line-%d]", i+1)
+			warns = append(warns, fmt.Sprintf("%s:%d: malformed section header %q: "+
+				"it and its keys are ignored", path, i+1, s))
+		case notKeyValue:
 			lines[i] = "# " + line
 			warns = append(warns, fmt.Sprintf("%s:%d: not key = value, ignored: %q", path, i+1, s))
 		}
