@@ -173,6 +173,16 @@ func (e *Engine) saveLifecycle(l *lifecycle) {
 	}
 }
 
+// removeToolLogs deletes the log files of a service tool's containers,
+// rotated ones included.
+func (e *Engine) removeToolLogs(name string) {
+	logs, _ := e.ToolLogs(name)
+	for _, f := range logs {
+		os.Remove(f)
+		os.Remove(f + ".1")
+	}
+}
+
 // shouldRun reports whether the lifecycle state says the service tool
 // name should be running.
 func (e *Engine) shouldRun(name string) bool {
@@ -224,11 +234,7 @@ func (e *Engine) CleanTools(ctx context.Context, names []string) ([]ToolResult, 
 			r.Error = strings.TrimPrefix(r.Error+"; "+err.Error(), "; ")
 		}
 		r.Containers = append(r.Containers, removed...)
-		logs, _ := e.ToolLogs(n)
-		for _, f := range logs {
-			os.Remove(f)
-			os.Remove(f + ".1")
-		}
+		e.removeToolLogs(n)
 		r.Done = "cleaned"
 		results = append(results, r)
 	}
@@ -297,12 +303,7 @@ func (e *Engine) RemoveTools(ctx context.Context, names []string) ([]ToolResult,
 		}
 		// A service's log files go with it, or a tool added again later
 		// under the same name would show the old container's output.
-		if logs, err := e.ToolLogs(n); err == nil {
-			for _, f := range logs {
-				os.Remove(f)
-				os.Remove(f + ".1")
-			}
-		}
+		e.removeToolLogs(n)
 		if err := e.reg.Remove(n); err != nil {
 			r.Error = err.Error()
 		} else {
