@@ -12,13 +12,21 @@
 //
 // The document id is "<job_id>:<stream>:<line>". Fields:
 //
-//	job_id, tool, stream, file_sha256, container  keyword (not analysed)
-//	file                                          text (standard analyzer)
-//	message                                       text (standard analyzer), the line
-//	line                                          integer (stepped terms, below)
-//	time                                          date-time (stepped terms, below)
-//	truncated                                     keyword "true" on cut lines
-//	fields.<dotted key>                           values of a structured line
+//	job_id, stream                    keyword (not analysed)
+//	message                           text (standard analyzer), the line
+//	line                              integer (stepped terms, below)
+//	time                              date-time (stepped terms, below)
+//	truncated                         keyword "true" on cut lines
+//	fields.<dotted key>               values of a structured line
+//	tool, file_sha256, container      keyword, once per job (below)
+//	file                              text (standard analyzer), once per job
+//
+// A line is searched by its job's tool, file, file SHA-256 and container as
+// if they were its own fields (tool:p0f, +file:a.pcap +fields.type:dns), and
+// every hit carries its tool and file, but those four are indexed once per
+// job, in a job document of a second, small index (the folder "jobs" inside
+// the index folder): a clause on one of them becomes the list of jobs whose
+// job document it matches. See jobs.go for why.
 //
 // message always holds the line text, JSON lines included, so full-text
 // search finds every line. Text is made valid UTF-8 (invalid bytes become
@@ -46,7 +54,8 @@
 // line, invalid UTF-8) are the values stored as one JSON value instead.
 //
 // Bare words and phrases search message (the mapping's default field;
-// there is no _all field). Examples: tool:pcap-summary,
+// there is no _all field). A quoted single word is searched as that word.
+// Examples: tool:pcap-summary,
 // job_id:000000000042, fields.type:dns, +fields.query:www.tcpdump.org,
 // tcpdump, "listening on eth0", line:>100, time:>"2024-03-10T00:00:00Z".
 // The standard analyzer keeps host names and addresses such as
@@ -66,8 +75,9 @@
 // reflective mapper, so each field gets exactly the options it needs:
 // message and file are stored with term positions (phrase queries and
 // highlighting need both); string fields.* values are indexed with
-// positions but not stored; keywords are not analysed; there is no _all
-// field. Batches are committed with scorch's unsafe_batch (a batch returns
+// positions but not stored, except values that are certainly one word
+// (www.tcpdump.org, 10.0.0.1, NOERROR), which need no positions; keywords
+// are not analysed; there is no _all field. Batches are committed with scorch's unsafe_batch (a batch returns
 // once searchable; the persister writes it out in the background, and
 // Close waits for it), by up to min(GOMAXPROCS, 4) concurrent committers.
 //
@@ -76,13 +86,17 @@
 // and its range searcher expects all 16; for line numbers (stored as
 // float64 bits, where small integers differ in 11 of those terms) and
 // nanosecond times that was about 40% of the CPU of a line. So line and
-// time are stepped fields (numfield.go): the integer itself (the line
-// number, the time in Unix nanoseconds) as 8 prefix terms of 8 bits, the
-// first being the plain prefix-coded integer, so doc values and sorting
-// work as before. A parsed query's numeric ranges on line and date ranges
-// on time are replaced by rangeQuery (rangequery.go), which covers the
-// range with at most 2*255 terms per level and looks them up; the query
-// syntax is unchanged (line:>100, time:>="2024-03-10T00:00:00Z").
+// time are stepped fields (numfield.go): an integer as a few prefix terms
+// of 8 bits, the first being the plain prefix-coded integer, so doc values
+// and sorting work as before. Layout 3 indexes the line number as 4 terms
+// (0..2^32-1) and the time as 6 terms of milliseconds since 1970, so time
+// ranges are resolved to the millisecond: a bound inside a millisecond
+// takes in that whole millisecond (the stored time keeps its nanoseconds,
+// and hits in time order within one millisecond come in line order). A
+// parsed query's numeric ranges on line and date ranges on time are
+// replaced by rangeQuery (rangequery.go), which covers the range with at
+// most 2*255 terms per level and looks them up; the query syntax is
+// unchanged (line:>100, time:>="2024-03-10T00:00:00Z").
 // Storing the flattened fields only when the message cannot give them
 // back saves about a tenth more, and `ventapp serve` runs the garbage
 // collector at GOGC=200. Numbers of structured lines are exact tokens by
@@ -92,13 +106,14 @@
 // # Layouts
 //
 // The index records its layout in the internal key "ventapp.index.schema".
-// Layout 2 (stepped line and time) is made for new indexes. An index of
-// layout 1 (bleve's numeric and date-time fields for line and time), made
-// by earlier versions, is still opened, written in layout 1 and searched
-// with bleve's own range queries, so an upgrade needs no re-indexing. An
-// old index moves to layout 2 only by starting a new one (stop the daemon
-// and move DATA_DIR/index aside); ventapp has no command that re-indexes
-// the raw logs.
+// Layout 3 (fewer stepped terms, job documents) is made for new indexes.
+// An index of layout 2 (line and time as 8 stepped terms, times in
+// nanoseconds, the job-level fields in every line) or layout 1 (bleve's
+// numeric and date-time fields for line and time), made by earlier
+// versions, is still opened, written and searched in its own layout, so an
+// upgrade needs no re-indexing. An old index moves to layout 3 only by
+// starting a new one (stop the daemon and move DATA_DIR/index aside);
+// ventapp has no command that re-indexes the raw logs.
 //
 // # Commit, flush and durability
 //
@@ -129,7 +144,7 @@
 // # On disk
 //
 // The index directory is a scorch index. Its internal key
-// "ventapp.index.schema" holds the layout ("1" or "2"); Open refuses an
+// "ventapp.index.schema" holds the layout ("1", "2" or "3"); Open refuses an
 // index with another value, and any directory that is not empty and not
 // such an index, with ErrOpen naming the directory. Changing a field name,
 // analyzer or option above means a new layout in mapping.go.

@@ -7,6 +7,7 @@ import (
 	"os"
 	"path/filepath"
 	"runtime"
+	"strings"
 	"sync"
 	"time"
 
@@ -46,20 +47,23 @@ type Options struct {
 // Index is a full-text index of plugin output lines. It is safe for
 // concurrent use.
 type Index struct {
-	dir   string
-	log   *slog.Logger
-	idx   bleve.Index
-	build builder
-	raw   *rawLogs
+	dir string
+	log *slog.Logger
+	idx bleve.Index
+	// jobIdx holds the job documents (layout 3; nil before).
+	jobIdx bleve.Index
+	build  builder
+	raw    *rawLogs
 
 	batchSize  int
 	maxPending int
 	interval   time.Duration
 
-	mu      sync.Mutex // guards pending, closed and the counters below
+	mu      sync.Mutex // guards pending, closed, jobs and the counters below
 	drained *sync.Cond // signalled when pending is taken for a commit
 	pending []*document.Document
 	closed  bool
+	jobs    map[string]struct{} // jobs whose job document was queued (layout 3)
 	st      Stats
 	rateAt  time.Time // start of the current ingest-rate window
 	rateN   uint64    // DocsIndexed at rateAt
@@ -78,7 +82,7 @@ type Index struct {
 // empty, and starts the background committer. A directory holding anything
 // else than an index of this schema gives an error wrapping ErrOpen.
 func Open(dir string, opts Options) (*Index, error) {
-	idx, schema, err := openBleve(dir)
+	idx, lay, err := openBleve(dir)
 	if err != nil {
 		return nil, err
 	}
@@ -92,14 +96,21 @@ func Open(dir string, opts Options) (*Index, error) {
 		kick:      make(chan struct{}, 1),
 		done:      make(chan struct{}),
 		rateAt:    time.Now(),
+		jobs:      make(map[string]struct{}),
 		build: builder{
 			analyzer: idx.Mapping().AnalyzerNamed(standard.Name),
 			numeric:  opts.NumericFields,
-			stepped:  schema != schemaV1,
+			layout:   lay,
 		},
 	}
 	if ix.log == nil {
 		ix.log = slog.New(slog.DiscardHandler)
+	}
+	if lay.jobDocs() {
+		if ix.jobIdx, err = openJobIndex(filepath.Join(dir, jobsDirName)); err != nil {
+			_ = idx.Close()
+			return nil, err
+		}
 	}
 	if ix.batchSize <= 0 {
 		ix.batchSize = DefaultBatchSize
@@ -120,8 +131,8 @@ func Open(dir string, opts Options) (*Index, error) {
 }
 
 // openBleve opens or creates the bleve index in dir and returns it with
-// its schema version, one of schemaV1 and schemaVersion.
-func openBleve(dir string) (bleve.Index, string, error) {
+// its layout.
+func openBleve(dir string) (bleve.Index, layout, error) {
 	config := map[string]interface{}{
 		// Batches return once the segment is searchable; persisting to
 		// disk runs in the background and Close waits for it.
@@ -130,31 +141,46 @@ func openBleve(dir string) (bleve.Index, string, error) {
 
 	fresh, err := isEmptyDir(dir)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w %s: %w", ErrOpen, dir, err)
+		return nil, 0, fmt.Errorf("%w %s: %w", ErrOpen, dir, err)
 	}
 	if fresh {
 		idx, err := bleve.NewUsing(dir, newMapping(), scorch.Name, scorch.Name, config)
 		if err != nil {
-			return nil, "", fmt.Errorf("%w %s: creating: %w", ErrOpen, dir, err)
+			return nil, 0, fmt.Errorf("%w %s: creating: %w", ErrOpen, dir, err)
 		}
 		if err := idx.SetInternal([]byte(schemaKey), []byte(schemaVersion)); err != nil {
 			_ = idx.Close()
-			return nil, "", fmt.Errorf("%w %s: writing schema version: %w", ErrOpen, dir, err)
+			return nil, 0, fmt.Errorf("%w %s: writing schema version: %w", ErrOpen, dir, err)
 		}
-		return idx, schemaVersion, nil
+		lay, _ := parseLayout(schemaVersion)
+		return idx, lay, nil
 	}
 
 	idx, err := bleve.OpenUsing(dir, config)
 	if err != nil {
-		return nil, "", fmt.Errorf("%w %s: %w", ErrOpen, dir, err)
+		return nil, 0, fmt.Errorf("%w %s: %w", ErrOpen, dir, err)
 	}
 	v, err := idx.GetInternal([]byte(schemaKey))
-	if err != nil || (string(v) != schemaVersion && string(v) != schemaV1) {
+	lay, ok := parseLayout(string(v))
+	if err != nil || !ok {
 		_ = idx.Close()
-		return nil, "", fmt.Errorf("%w %s: schema version %q, want %q or %q (err %v)", ErrOpen, dir, v,
-			schemaVersion, schemaV1, err)
+		return nil, 0, fmt.Errorf("%w %s: schema version %q, want one of %q, %q, %q (err %v)", ErrOpen, dir, v,
+			schemaV1, schemaV2, schemaVersion, err)
 	}
-	return idx, string(v), nil
+	return idx, lay, nil
+}
+
+// openJobIndex opens or creates the job index (layout 3) in dir.
+func openJobIndex(dir string) (bleve.Index, error) {
+	config := map[string]interface{}{"unsafe_batch": true}
+	idx, err := bleve.OpenUsing(dir, config)
+	if errors.Is(err, bleve.ErrorIndexPathDoesNotExist) {
+		idx, err = bleve.NewUsing(dir, newMapping(), scorch.Name, scorch.Name, config)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("%w %s: job index: %w", ErrOpen, dir, err)
+	}
+	return idx, nil
 }
 
 // isEmptyDir reports whether dir is missing or an empty directory.
@@ -187,12 +213,15 @@ func (ix *Index) Add(l Line) error {
 	}
 
 	text, nonBlank := lineText(l.Text)
-	var doc *document.Document
+	var doc, job *document.Document
 	if nonBlank {
+		if ix.build.layout.jobDocs() && ix.firstLineOf(l.JobID) {
+			job = ix.build.jobDocument(&l)
+		}
 		doc = ix.build.document(&l, text)
 	}
 
-	if err := ix.enqueue(doc); err != nil {
+	if err := ix.enqueue(job, doc); err != nil {
 		return err
 	}
 
@@ -226,8 +255,30 @@ func container(l *Line) string {
 	return l.JobID
 }
 
-// enqueue appends doc (nil: a skipped blank line) to the pending batch.
-func (ix *Index) enqueue(doc *document.Document) error {
+// maxJobsSeen bounds the set of jobs whose job document was queued; when
+// it is full it starts again, and a job seen again writes its job
+// document again (the same document, replaced).
+const maxJobsSeen = 1 << 16
+
+// firstLineOf reports whether jobID has had no indexed line yet in this
+// process (or since DeleteJob), so its job document is due.
+func (ix *Index) firstLineOf(jobID string) bool {
+	ix.mu.Lock()
+	defer ix.mu.Unlock()
+
+	if _, ok := ix.jobs[jobID]; ok {
+		return false
+	}
+	if len(ix.jobs) >= maxJobsSeen {
+		clear(ix.jobs)
+	}
+	ix.jobs[jobID] = struct{}{}
+	return true
+}
+
+// enqueue appends the job document job (if any) and the line doc (nil: a
+// skipped blank line) to the pending batch.
+func (ix *Index) enqueue(job, doc *document.Document) error {
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
 
@@ -242,6 +293,9 @@ func (ix *Index) enqueue(doc *document.Document) error {
 	if doc == nil {
 		ix.st.LinesSkipped++
 		return nil
+	}
+	if job != nil {
+		ix.pending = append(ix.pending, job)
 	}
 	ix.pending = append(ix.pending, doc)
 	if len(ix.pending) >= ix.batchSize {
@@ -343,28 +397,44 @@ func (ix *Index) commit() error {
 	}
 }
 
-// commitBatch indexes one batch. commitMu is held (either way).
+// commitBatch indexes one batch: its job documents into the job index
+// first, then its lines. commitMu is held (either way).
 func (ix *Index) commitBatch(docs []*document.Document) error {
 	start := time.Now()
 	b := ix.idx.NewBatch()
+	var jb *bleve.Batch
 	for _, d := range docs {
-		if err := b.IndexAdvanced(d); err != nil {
+		dst := b
+		if ix.jobIdx != nil && isJobDoc(d.ID()) {
+			if jb == nil {
+				jb = ix.jobIdx.NewBatch()
+			}
+			dst = jb
+		}
+		if err := dst.IndexAdvanced(d); err != nil {
 			return ix.recordError(fmt.Errorf("indexing %s: adding %s: %w", ix.dir, d.ID(), err))
 		}
 	}
 
-	if err := ix.idx.Batch(b); err != nil {
+	var err error
+	if jb != nil {
+		err = ix.jobIdx.Batch(jb)
+	}
+	if err == nil {
+		err = ix.idx.Batch(b)
+	}
+	if err != nil {
 		ix.mu.Lock()
 		ix.st.BatchErrors++
-		ix.st.DocsDropped += uint64(len(docs))
+		ix.st.DocsDropped += uint64(b.Size())
 		ix.mu.Unlock()
-		return ix.recordError(fmt.Errorf("indexing %s: batch of %d lines: %w", ix.dir, len(docs), err))
+		return ix.recordError(fmt.Errorf("indexing %s: batch of %d lines: %w", ix.dir, b.Size(), err))
 	}
 
 	now := time.Now()
 	ix.mu.Lock()
 	defer ix.mu.Unlock()
-	ix.st.DocsIndexed += uint64(len(docs))
+	ix.st.DocsIndexed += uint64(b.Size())
 	ix.st.Batches++
 	ix.st.LastBatch = now.Sub(start)
 	if d := now.Sub(ix.rateAt); d >= rateWindow {
@@ -437,7 +507,13 @@ func (ix *Index) Close() error {
 	ix.wg.Wait()
 
 	err := ix.commit()
-	err = errors.Join(err, ix.persist())
+	err = errors.Join(err, persist(ix.idx, ix.dir))
+	if ix.jobIdx != nil {
+		err = errors.Join(err, persist(ix.jobIdx, ix.dir))
+		if cerr := ix.jobIdx.Close(); cerr != nil {
+			err = errors.Join(err, fmt.Errorf("closing job index of %s: %w", ix.dir, cerr))
+		}
+	}
 	if ix.raw != nil {
 		err = errors.Join(err, ix.raw.close())
 	}
@@ -450,32 +526,35 @@ func (ix *Index) Close() error {
 // persistTimeout bounds the wait for the final persist in Close.
 const persistTimeout = time.Minute
 
-// persist waits until everything committed so far is written to disk.
-// Batches run with unsafe_batch (they return once searchable), and closing
-// a scorch index does not persist what is still in memory, so Close ends
-// with one batch that waits for its persisted callback; persisting it
-// persists every segment before it.
-func (ix *Index) persist() error {
+// persist waits until everything committed to idx (of the index in dir)
+// so far is written to disk. Batches run with unsafe_batch (they return
+// once searchable), and closing a scorch index does not persist what is
+// still in memory, so Close ends with one batch that waits for its
+// persisted callback; persisting it persists every segment before it.
+func persist(idx bleve.Index, dir string) error {
 	done := make(chan error, 1)
-	b := ix.idx.NewBatch()
+	b := idx.NewBatch()
 	b.SetInternal([]byte(syncKey), []byte(time.Now().UTC().Format(time.RFC3339Nano)))
 	b.SetPersistedCallback(func(err error) { done <- err })
-	if err := ix.idx.Batch(b); err != nil {
-		return fmt.Errorf("persisting %s: %w", ix.dir, err)
+	if err := idx.Batch(b); err != nil {
+		return fmt.Errorf("persisting %s: %w", dir, err)
 	}
 
 	select {
 	case err := <-done:
 		if err != nil {
-			return fmt.Errorf("persisting %s: %w", ix.dir, err)
+			return fmt.Errorf("persisting %s: %w", dir, err)
 		}
 		return nil
 	case <-time.After(persistTimeout):
-		return fmt.Errorf("persisting %s: no confirmation after %v", ix.dir, persistTimeout)
+		return fmt.Errorf("persisting %s: no confirmation after %v", dir, persistTimeout)
 	}
 }
 
-// DocCount returns the number of committed documents.
+// isJobDoc reports whether a document id is a job document's.
+func isJobDoc(id string) bool { return strings.HasSuffix(id, jobDocSuffix) }
+
+// DocCount returns the number of committed line documents.
 func (ix *Index) DocCount() (uint64, error) {
 	n, err := ix.idx.DocCount()
 	if err != nil {
@@ -498,7 +577,15 @@ func (ix *Index) DeleteJob(jobID string) error {
 
 	ix.commitMu.Lock()
 	defer ix.commitMu.Unlock()
+	ix.mu.Lock()
+	delete(ix.jobs, jobID)
+	ix.mu.Unlock()
 
+	if ix.jobIdx != nil {
+		if err := ix.jobIdx.Delete(jobID + jobDocSuffix); err != nil {
+			return fmt.Errorf("deleting job %s from %s: %w", jobID, ix.dir, err)
+		}
+	}
 	q := query.NewTermQuery(jobID)
 	q.SetField(fieldJobID)
 	for {
@@ -534,6 +621,17 @@ func (ix *Index) CopyTo(dst string) error {
 	}
 	if err := c.CopyTo(bleve.FileSystemDirectory(dst)); err != nil {
 		return fmt.Errorf("copy index to %s: %w", dst, err)
+	}
+	if ix.jobIdx == nil {
+		return nil
+	}
+	jc, ok := ix.jobIdx.(bleve.IndexCopyable)
+	if !ok {
+		return fmt.Errorf("job index cannot be copied while open: %w", ErrOpen)
+	}
+	jobsDst := filepath.Join(dst, jobsDirName)
+	if err := jc.CopyTo(bleve.FileSystemDirectory(jobsDst)); err != nil {
+		return fmt.Errorf("copy job index to %s: %w", jobsDst, err)
 	}
 	return nil
 }

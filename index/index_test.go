@@ -12,6 +12,10 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/blevesearch/bleve/v2/analysis"
+	"github.com/blevesearch/bleve/v2/analysis/analyzer/standard"
+	"github.com/blevesearch/bleve/v2/registry"
 )
 
 // t0 is the time of the first test line.
@@ -140,6 +144,18 @@ func testSearch(t *testing.T, numeric bool) {
 		{"+tool:p0f +nosuch*", 0, []int{}, false},
 		{"+tool:p0f +/nosuch.*/", 0, []int{}, false},
 		{"+tool:p0f -line:>6", 5, []int{1, 2, 3, 4, 6}, false},
+		// One-word values are indexed without positions; a quoted one
+		// word still matches, and a longer phrase needs its order.
+		{`+tool:p0f +fields.query:"www.tcpdump.org"`, 1, []int{1}, false},
+		{`+tool:p0f +fields.type:"DNS"`, 1, []int{1}, false},
+		{`+tool:p0f +"listening"`, 1, []int{3}, false},
+		{`+tool:p0f +file:"a.pcap"`, 5, []int{1, 2, 3, 4, 6}, false},
+		{"+tool:p*f +line:1", 1, []int{1}, false},
+		{"+tool:/p0.*/ +line:1", 1, []int{1}, false},
+		{"+tool:nosuch* +line:1", 0, []int{}, false},
+		{"+file:b.pcap +line:1", 0, []int{}, false},
+		{"tool:pcap-summary tool:p0f", 10, nil, false},
+		{"+line:1 -tool:p0f", 1, []int{1}, false},
 	}
 	for _, tc := range tests {
 		t.Run(tc.query, func(t *testing.T) {
@@ -564,4 +580,99 @@ func TestStatsSkipped(t *testing.T) {
 	if st.DocsIndexed != 5 || st.LinesSkipped != 1 || st.DocsPending != 0 || st.OpenLogFiles != 2 {
 		t.Errorf("Stats = %+v", st)
 	}
+}
+
+func TestOneWord(t *testing.T) {
+	tests := []struct {
+		in   string
+		want bool
+	}{
+		{"dns", true}, {"NOERROR", true}, {"www.tcpdump.org", true}, {"10.0.0.1", true},
+		{"abc_123", true}, {"x1", true},
+		{"", false}, {"a b", false}, {"ns1.example.com", false}, {"2.2.x", false}, {"a..b", false},
+		{".a", false}, {"a.", false}, {"a:b", false}, {"1,000", false}, {"don't", false}, {"é", false},
+	}
+	for _, tc := range tests {
+		if got := oneWord(tc.in); got != tc.want {
+			t.Errorf("oneWord(%q) = %v, want %v", tc.in, got, tc.want)
+		}
+	}
+
+	// What oneWord accepts must really be at most one token.
+	a := standardAnalyzer(t)
+	for _, tc := range tests {
+		if tc.want {
+			if n := len(a.Analyze([]byte(tc.in))); n > 1 {
+				t.Errorf("%q is %d tokens", tc.in, n)
+			}
+		}
+	}
+}
+
+// TestJobIndex checks that the job documents of layout 3 survive a
+// reopen and a copy, give hits their tool and file, and go with DeleteJob.
+func TestJobIndex(t *testing.T) {
+	dir := t.TempDir()
+	ix, err := Open(filepath.Join(dir, "idx"), Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addJob(t, ix, "j1", "pcap-summary")
+	addJob(t, ix, "j2", "p0f")
+	if err := ix.CopyTo(filepath.Join(dir, "copy")); err != nil {
+		t.Fatal(err)
+	}
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+
+	check := func(ix *Index, q string, want uint64, tool string) {
+		t.Helper()
+		res, err := ix.Search(context.Background(), Query{Text: q})
+		if err != nil {
+			t.Fatalf("%s: %v", q, err)
+		}
+		if res.Total != want {
+			t.Errorf("%s: %d hits, want %d", q, res.Total, want)
+		}
+		for _, h := range res.Hits {
+			if h.Tool != tool || h.File != "/files/a.pcap" {
+				t.Errorf("%s: hit of tool %q, file %q; want %q, /files/a.pcap", q, h.Tool, h.File, tool)
+			}
+		}
+	}
+	for _, name := range []string{"idx", "copy"} {
+		ix, err := Open(filepath.Join(dir, name), Options{})
+		if err != nil {
+			t.Fatal(err)
+		}
+		check(ix, "tool:p0f", 5, "p0f")
+		check(ix, "+container:ctr-j1 +file_sha256:ab12", 5, "pcap-summary")
+		if name == "idx" {
+			if err := ix.DeleteJob("j2"); err != nil {
+				t.Fatal(err)
+			}
+			check(ix, "tool:p0f", 0, "")
+			if n, err := ix.jobIdx.DocCount(); err != nil || n != 1 {
+				t.Errorf("job index holds %d documents after DeleteJob, %v; want 1", n, err)
+			}
+			// Lines of a deleted job added again bring its job back.
+			addJob(t, ix, "j2", "p0f")
+			check(ix, "tool:p0f", 5, "p0f")
+		}
+		if err := ix.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+}
+
+// standardAnalyzer returns bleve's standard analyzer, the one of message,
+// file and string fields.
+func standardAnalyzer(t *testing.T) analysis.Analyzer {
+	t.Helper()
+	a, err := registry.NewCache().AnalyzerNamed(standard.Name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
 }

@@ -66,6 +66,14 @@ const (
 	fieldsPrefix   = "fields."
 )
 
+// jobDocSuffix ends the id of a job document (layout 3, see jobs.go): the
+// document "<job_id>:job" holds a job's tool, file, file_sha256 and
+// container, which its lines then leave out.
+const jobDocSuffix = ":job"
+
+// jobFields are the fields that job documents hold in layout 3.
+var jobFields = map[string]bool{fieldTool: true, fieldFile: true, fieldSHA256: true, fieldContainer: true}
+
 // Indexing options per kind of field; see the package comment for why.
 const (
 	optKeyword    = bindex.IndexField | bindex.StoreField
@@ -108,9 +116,8 @@ type builder struct {
 	// numeric indexes numbers of structured lines as numeric fields
 	// (range queries work); otherwise as exact text tokens.
 	numeric bool
-	// stepped indexes line and time as stepped fields (layout 2);
-	// otherwise as bleve's numeric and date-time fields (layout 1).
-	stepped bool
+	// layout is the index's document layout (see mapping.go).
+	layout layout
 }
 
 // document converts a line with non-blank text into a bleve document.
@@ -125,16 +132,13 @@ func (bd *builder) document(l *Line, text []byte) *document.Document {
 	}
 
 	addKeyword(doc, fieldJobID, l.JobID, optKeyword)
-	addKeyword(doc, fieldTool, l.Tool, optKeyword)
-	addKeyword(doc, fieldSHA256, l.FileSHA256, optKeywordIdx)
-	addKeyword(doc, fieldContainer, l.Container, optKeywordIdx)
 	addKeyword(doc, fieldStream, l.Stream, optKeyword)
-	if l.File != "" {
-		doc.AddField(document.NewTextFieldCustom(fieldFile, nil, []byte(valid(l.File)), optText, a))
+	if !bd.layout.jobDocs() {
+		bd.addJobFields(doc, l)
 	}
-	if bd.stepped {
-		doc.AddField(newLineField(l.LineNo, optSortable))
-		if dt := newTimeField(l.Time, optSortable); dt != nil {
+	if bd.layout.stepped() {
+		doc.AddField(newLineField(l.LineNo, bd.layout.lineScale(), optSortable))
+		if dt := newTimeField(l.Time, bd.layout.timeScale(), optSortable); dt != nil {
 			doc.AddField(dt)
 		}
 	} else {
@@ -151,6 +155,25 @@ func (bd *builder) document(l *Line, text []byte) *document.Document {
 		bd.addFields(doc, m, msg != string(text))
 	}
 	return doc
+}
+
+// jobDocument returns the job document of l's job (layout 3): its id,
+// tool, file, file SHA-256 and container.
+func (bd *builder) jobDocument(l *Line) *document.Document {
+	doc := document.NewDocument(l.JobID + jobDocSuffix)
+	addKeyword(doc, fieldJobID, l.JobID, optKeyword)
+	bd.addJobFields(doc, l)
+	return doc
+}
+
+// addJobFields adds the job-level fields of l.
+func (bd *builder) addJobFields(doc *document.Document, l *Line) {
+	addKeyword(doc, fieldTool, l.Tool, optKeyword)
+	addKeyword(doc, fieldSHA256, l.FileSHA256, optKeywordIdx)
+	addKeyword(doc, fieldContainer, l.Container, optKeywordIdx)
+	if l.File != "" {
+		doc.AddField(document.NewTextFieldCustom(fieldFile, nil, []byte(valid(l.File)), optText, bd.analyzer))
+	}
 }
 
 // addKeyword adds a non-analysed field when v is set.
@@ -187,7 +210,13 @@ func (bd *builder) addFields(doc *document.Document, m map[string]any, store boo
 
 		switch v := f.val.(type) {
 		case string:
-			doc.AddField(document.NewTextFieldCustom(name, pos, []byte(v), optFieldText, bd.analyzer))
+			opt := optFieldText
+			if bd.layout >= 3 && oneWord(v) {
+				// A one-word value needs no positions: a phrase of
+				// one word is searched as that word (phraseQuery).
+				opt = optFieldOther
+			}
+			doc.AddField(document.NewTextFieldCustom(name, pos, []byte(v), opt, bd.analyzer))
 		case int64:
 			bd.addNumber(doc, name, pos, float64(v), strconv.FormatInt(v, 10))
 		case float64:
@@ -206,6 +235,34 @@ func (bd *builder) addFields(doc *document.Document, m map[string]any, store boo
 		}
 	}
 }
+
+// oneWord reports whether the standard analyzer certainly makes at most
+// one token of s: ASCII letters, digits and '_', with single dots between
+// two letters or two digits (www.tcpdump.org, 10.0.0.1, NOERROR). Other
+// text may also be one word; it keeps its positions.
+func oneWord(s string) bool {
+	if s == "" {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		switch {
+		case isASCIILetter(c) || isASCIIDigit(c) || c == '_':
+		case c == '.' && i > 0 && i < len(s)-1:
+			p, n := s[i-1], s[i+1]
+			if !(isASCIILetter(p) && isASCIILetter(n) || isASCIIDigit(p) && isASCIIDigit(n)) {
+				return false
+			}
+		default:
+			return false
+		}
+	}
+	return true
+}
+
+func isASCIILetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
+
+func isASCIIDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // storedJSON encodes flattened fields as Hit.Fields keeps them: one key
 // per dotted name, a repeated key as a list.

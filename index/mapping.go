@@ -21,12 +21,61 @@ const syncKey = "ventapp.index.closed"
 //	   fields, 16 terms a value.
 //	2: line and time are stepped fields, 8 terms a value (numfield.go),
 //	   and their range queries are rewritten (rangequery.go).
+//	3: line is 4 stepped terms (0..2^32-1), time 6 stepped terms of
+//	   milliseconds; tool, file, file_sha256 and container are indexed
+//	   once per job in a job document of a second index (jobs.go)
+//	   instead of in every line.
 //
-// An index of layout 1 is still opened, written and searched as layout 1.
-const schemaVersion = "2"
+// An index of an older layout is still opened, written and searched in its
+// own layout.
+const schemaVersion = "3"
 
-// schemaV1 is the first layout, still read and written.
-const schemaV1 = "1"
+// Older layouts, still read and written.
+const (
+	schemaV1 = "1"
+	schemaV2 = "2"
+)
+
+// layout is the document layout of an open index, the number in its
+// schema version.
+type layout int
+
+// parseLayout returns the layout a schema version names.
+func parseLayout(v string) (layout, bool) {
+	switch v {
+	case schemaV1:
+		return 1, true
+	case schemaV2:
+		return 2, true
+	case schemaVersion:
+		return 3, true
+	}
+	return 0, false
+}
+
+// stepped reports whether line and time are stepped fields; layout 1
+// has bleve's numeric and date-time fields.
+func (l layout) stepped() bool { return l >= 2 }
+
+// lineScale and timeScale are the scales of the stepped fields.
+func (l layout) lineScale() steppedScale {
+	if l >= 3 {
+		return scaleLine3
+	}
+	return scaleFull
+}
+
+// timeScale: see lineScale.
+func (l layout) timeScale() steppedScale {
+	if l >= 3 {
+		return scaleTime3
+	}
+	return scaleFull
+}
+
+// jobDocs reports whether the job-level fields (tool, file, file_sha256,
+// container) live in one job document per job rather than in every line.
+func (l layout) jobDocs() bool { return l >= 3 }
 
 // newMapping returns the index mapping. Documents are built directly (see
 // buildDocument), so the mapping is used at query time: it tells the query

@@ -10,57 +10,120 @@ import (
 )
 
 // rangeStep is the precision step, in bits, of the line and time fields:
-// each value is indexed as 64/rangeStep prefix terms. bleve's own numeric
-// and date-time fields use 4 bits, 16 terms a value, and those terms were
-// about 40% of the CPU of indexing a line. With 8 bits a value is 8 terms
-// and a range query looks up at most 2*255 candidate terms per level.
+// each level of a value is one prefix term, and a range query looks up at
+// most 2*255 candidate terms per level. bleve's own numeric and date-time
+// fields use 4 bits and 16 terms a value, and those terms were about 40% of
+// the CPU of indexing a line.
 const rangeStep = 8
 
-// steppedField is a line or time field indexed with rangeStep prefix
-// terms of an integer (the line number, or the time in Unix nanoseconds)
-// instead of bleve's 16 terms. Its stored value and type stay those of the
-// bleve field it wraps, so stored fields read back as before; its terms
-// only answer stepped range queries (see rangeQuery), which package index
-// puts in place of bleve's numeric and date range queries on these fields.
-// The shift-0 term is the plain prefix-coded integer, so sorting on the
-// field's doc values orders by the integer.
+// steppedScale says how a stepped field turns its value into the indexed
+// integer, and how many levels (prefix terms of rangeStep bits) it indexes.
+type steppedScale struct {
+	// levels is the number of prefix terms a value gets: shifts 0,
+	// rangeStep, ..., (levels-1)*rangeStep. With fewer than 64/rangeStep
+	// levels the indexed integers are limited to 0..max().
+	levels int
+	// unit divides a time in Unix nanoseconds (1: nanoseconds, 1e6:
+	// milliseconds); line numbers ignore it.
+	unit int64
+}
+
+// Scales of the layouts (see mapping.go).
+var (
+	// scaleFull is layout 2: the whole int64, 8 terms, times in ns.
+	scaleFull = steppedScale{levels: 64 / rangeStep, unit: 1}
+	// scaleLine3 is layout 3's line number: 0..2^32-1, 4 terms.
+	scaleLine3 = steppedScale{levels: 4, unit: 1}
+	// scaleTime3 is layout 3's time: milliseconds since 1970 up to
+	// 2^48-1 (the year 10889), 6 terms.
+	scaleTime3 = steppedScale{levels: 6, unit: int64(time.Millisecond)}
+)
+
+// full reports whether the scale covers the whole int64 range.
+func (s steppedScale) full() bool { return s.levels*rangeStep >= 64 }
+
+// max is the largest integer a limited scale indexes.
+func (s steppedScale) max() int64 {
+	if s.full() {
+		return 1<<63 - 1
+	}
+	return 1<<(s.levels*rangeStep) - 1
+}
+
+// clamp limits v to what the scale indexes: 0..max() for a limited scale.
+func (s steppedScale) clamp(v int64) int64 {
+	if s.full() {
+		return v
+	}
+	return min(max(v, 0), s.max())
+}
+
+// timeValue is the indexed integer of a time.
+func (s steppedScale) timeValue(t time.Time) int64 {
+	ns := t.UnixNano()
+	if s.unit > 1 {
+		ns = floorDiv(ns, s.unit)
+	}
+	return s.clamp(ns)
+}
+
+// floorDiv divides rounding toward minus infinity.
+func floorDiv(a, b int64) int64 {
+	q := a / b
+	if a%b != 0 && (a < 0) != (b < 0) {
+		q--
+	}
+	return q
+}
+
+// steppedField is a line or time field indexed with a few prefix terms of
+// an integer (the line number, or the time in Unix nanoseconds or
+// milliseconds) instead of bleve's 16 terms. Its stored value and type stay
+// those of the bleve field it wraps, so stored fields read back as before
+// (times with nanoseconds); its terms only answer stepped range queries
+// (see rangeQuery), which package index puts in place of bleve's numeric
+// and date range queries on these fields. The shift-0 term is the plain
+// prefix-coded integer, so sorting on the field's doc values orders by the
+// integer.
 type steppedField struct {
 	document.Field
 	v      int64
+	levels int
 	length int
 	freqs  bindex.TokenFrequencies
 }
 
 // newLineField returns the line-number field.
-func newLineField(n int, opts bindex.FieldIndexingOptions) *steppedField {
+func newLineField(n int, scale steppedScale, opts bindex.FieldIndexingOptions) *steppedField {
 	return &steppedField{
-		Field: document.NewNumericFieldWithIndexingOptions(fieldLine, nil, float64(n), opts),
-		v:     int64(n),
+		Field:  document.NewNumericFieldWithIndexingOptions(fieldLine, nil, float64(n), opts),
+		v:      scale.clamp(int64(n)),
+		levels: scale.levels,
 	}
 }
 
 // newTimeField returns the time field, or nil for a time bleve cannot
 // represent.
-func newTimeField(t time.Time, opts bindex.FieldIndexingOptions) *steppedField {
+func newTimeField(t time.Time, scale steppedScale, opts bindex.FieldIndexingOptions) *steppedField {
 	dt, err := document.NewDateTimeFieldWithIndexingOptions(fieldTime, nil, t, time.RFC3339Nano, opts)
 	if err != nil {
 		return nil
 	}
-	return &steppedField{Field: dt, v: t.UnixNano()}
+	return &steppedField{Field: dt, v: scale.timeValue(t), levels: scale.levels}
 }
 
-// steppedTerms returns the prefix terms of v, shift 0 first.
-func steppedTerms(v int64) [][]byte {
-	out := make([][]byte, 0, 64/rangeStep)
-	for shift := uint(0); shift < 64; shift += rangeStep {
-		out = append(out, numeric.MustNewPrefixCodedInt64(v, shift))
+// steppedTerms returns the first levels prefix terms of v, shift 0 first.
+func steppedTerms(v int64, levels int) [][]byte {
+	out := make([][]byte, 0, levels)
+	for l := range levels {
+		out = append(out, numeric.MustNewPrefixCodedInt64(v, uint(l*rangeStep)))
 	}
 	return out
 }
 
 // Analyze makes the field's terms.
 func (f *steppedField) Analyze() {
-	terms := steppedTerms(f.v)
+	terms := steppedTerms(f.v, f.levels)
 	tokens := make(analysis.TokenStream, len(terms))
 	for i, t := range terms {
 		tokens[i] = &analysis.Token{End: len(t), Term: t, Position: 1, Type: analysis.Numeric}

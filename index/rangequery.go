@@ -16,10 +16,12 @@ import (
 )
 
 // rangeQuery matches documents whose stepped field (see steppedField)
-// holds an integer in [lo, hi]. It implements bleve's query.Query.
+// holds an integer in [lo, hi], indexed at scale. It implements bleve's
+// query.Query.
 type rangeQuery struct {
 	field  string
 	lo, hi int64
+	scale  steppedScale
 	boost  float64
 }
 
@@ -27,7 +29,7 @@ type rangeQuery struct {
 // range and exist in the index.
 func (q *rangeQuery) Searcher(ctx context.Context, r bindex.IndexReader, _ mapping.IndexMapping,
 	opts search.SearcherOptions) (search.Searcher, error) {
-	terms := rangeTerms(q.lo, q.hi)
+	terms := rangeTerms(q.lo, q.hi, q.scale)
 
 	if rc, ok := r.(bindex.IndexReaderContains); ok && len(terms) > 0 {
 		dict, err := rc.FieldDictContains(q.field)
@@ -54,13 +56,15 @@ func (q *rangeQuery) Searcher(ctx context.Context, r bindex.IndexReader, _ mappi
 }
 
 // rangeTerms returns the fewest prefix terms, at the shifts steppedField
-// indexes, whose union is exactly the integers lo..hi (inclusive). It
-// works on the sortable form of the integers (sign bit flipped), where
-// each term at shift s stands for 2^s consecutive values.
-func rangeTerms(lo, hi int64) [][]byte {
+// indexes at scale, whose union is exactly the integers lo..hi (inclusive)
+// after both are clamped to the scale. It works on the sortable form of
+// the integers (sign bit flipped), where each term at shift s stands for
+// 2^s consecutive values.
+func rangeTerms(lo, hi int64, scale steppedScale) [][]byte {
 	if lo > hi {
 		return nil
 	}
+	lo, hi = scale.clamp(lo), scale.clamp(hi)
 	const mask = 1<<rangeStep - 1
 	a, b := sortable(lo), sortable(hi)
 
@@ -73,8 +77,9 @@ func rangeTerms(lo, hi int64) [][]byte {
 			}
 		}
 	}
-	for shift := uint(0); ; shift += rangeStep {
-		if shift+rangeStep >= 64 {
+	for level := 0; ; level++ {
+		shift := uint(level * rangeStep)
+		if level == scale.levels-1 {
 			emit(a, b, shift)
 			return out
 		}
@@ -112,9 +117,11 @@ func prefixTerm(p uint64, shift uint) []byte {
 // rewrite prepares a parsed query for this index. It changes q in place
 // and returns the query to run, or an error wrapping ErrBadQuery.
 //
-//   - With stepped (layout 2), numeric ranges on line and date ranges on
-//     time become rangeQuery, which reads the stepped terms those fields
-//     have.
+//   - From layout 3 on, a query on a job-level field (tool, file,
+//     file_sha256, container) becomes jobQuery, which matches the lines of
+//     the jobs whose job document it matches.
+//   - From layout 2 on, numeric ranges on line and date ranges on time
+//     become rangeQuery, which reads the stepped terms those fields have.
 //   - A numeric range on time is refused: times are compared as dates, so
 //     the bound must be a quoted date. A numeric range on a fields.* key is
 //     refused unless the index has numeric fields (numeric): those numbers
@@ -124,15 +131,24 @@ func prefixTerm(p uint64, shift uint) []byte {
 //     conjunctions skip a clause whose searcher matches nothing at all, so
 //     "+fields.type:dns +line:>5" returned the dns lines when no line was
 //     above 5; a required clause that matches nothing must match nothing.
-func rewrite(q query.Query, stepped, numeric bool) (query.Query, error) {
+func rewrite(q query.Query, env queryEnv) (query.Query, error) {
 	var err error
 	sub := func(q query.Query) query.Query {
 		if q == nil || err != nil {
 			return q
 		}
 		var out query.Query
-		out, err = rewrite(q, stepped, numeric)
+		out, err = rewrite(q, env)
 		return out
+	}
+
+	lay, numeric := env.layout, env.numeric
+	if f, ok := q.(query.FieldableQuery); ok && lay.jobDocs() && jobFields[f.Field()] {
+		boost := 1.0
+		if b, ok := q.(query.BoostableQuery); ok {
+			boost = b.Boost()
+		}
+		return &jobQuery{q: q, jobs: env.jobs, boost: boost}, nil
 	}
 
 	switch x := q.(type) {
@@ -158,9 +174,9 @@ func rewrite(q query.Query, stepped, numeric bool) (query.Query, error) {
 			return nil, fmt.Errorf("%s: numbers of structured lines are exact terms in this index "+
 				"(%s:42 matches); range queries on them need [index] numeric_fields = yes",
 				x.FieldVal, x.FieldVal)
-		case x.FieldVal == fieldLine && stepped:
+		case x.FieldVal == fieldLine && lay.stepped():
 			lo, hi := intBounds(x.Min, x.Max, x.InclusiveMin, x.InclusiveMax)
-			return &rangeQuery{field: fieldLine, lo: lo, hi: hi, boost: x.Boost()}, nil
+			return &rangeQuery{field: fieldLine, lo: lo, hi: hi, scale: lay.lineScale(), boost: x.Boost()}, nil
 		}
 		return &strictQuery{q: x, field: x.FieldVal}, nil
 	case *query.DateRangeQuery:
@@ -168,11 +184,14 @@ func rewrite(q query.Query, stepped, numeric bool) (query.Query, error) {
 			return nil, fmt.Errorf("%s: values of structured lines are text or numbers, not dates, "+
 				"so a date range cannot match them; the line's own time is the field time", x.FieldVal)
 		}
-		if x.FieldVal == fieldTime && stepped {
-			lo, hi := timeBounds(x)
-			return &rangeQuery{field: fieldTime, lo: lo, hi: hi, boost: x.Boost()}, nil
+		if x.FieldVal == fieldTime && lay.stepped() {
+			scale := lay.timeScale()
+			lo, hi := timeBounds(x, scale.unit)
+			return &rangeQuery{field: fieldTime, lo: lo, hi: hi, scale: scale, boost: x.Boost()}, nil
 		}
 		return &strictQuery{q: x, field: x.FieldVal}, nil
+	case *query.MatchPhraseQuery:
+		return &phraseQuery{q: x}, nil
 	case *query.PrefixQuery, *query.WildcardQuery, *query.RegexpQuery, *query.FuzzyQuery:
 		field := ""
 		if f, ok := q.(query.FieldableQuery); ok {
@@ -181,6 +200,34 @@ func rewrite(q query.Query, stepped, numeric bool) (query.Query, error) {
 		return &strictQuery{q: q, field: field}, nil
 	}
 	return q, err
+}
+
+// phraseQuery runs a phrase query, except that a phrase of one token is
+// searched as a term: layout 3 indexes one-word values of structured lines
+// without positions (see oneWord), and bleve's phrase searcher needs them
+// even for one token.
+type phraseQuery struct {
+	q *query.MatchPhraseQuery
+}
+
+// Searcher returns a term searcher for a one-token phrase, else the
+// phrase searcher.
+func (p *phraseQuery) Searcher(ctx context.Context, r bindex.IndexReader, m mapping.IndexMapping,
+	opts search.SearcherOptions) (search.Searcher, error) {
+	field := p.q.FieldVal
+	if field == "" {
+		field = m.DefaultSearchField()
+	}
+	name := p.q.Analyzer
+	if name == "" {
+		name = m.AnalyzerNameForPath(field)
+	}
+	if a := m.AnalyzerNamed(name); a != nil && p.q.Fuzziness == 0 {
+		if tokens := a.Analyze([]byte(p.q.MatchPhrase)); len(tokens) == 1 {
+			return searcher.NewTermSearcherBytes(ctx, r, tokens[0].Term, field, p.q.Boost(), opts)
+		}
+	}
+	return p.q.Searcher(ctx, r, m, opts)
 }
 
 // strictQuery runs q, but answers a searcher that matches nothing with
@@ -249,8 +296,10 @@ func intBounds(lo, hi *float64, incLo, incHi *bool) (int64, int64) {
 }
 
 // timeBounds turns a date range (zero times: open; inclusive by default
-// at the start only) into an inclusive range of Unix nanoseconds.
-func timeBounds(q *query.DateRangeQuery) (int64, int64) {
+// at the start only) into an inclusive range of Unix time in units of
+// unit nanoseconds. With a unit above 1 the bounds are resolved to the
+// unit: a bound inside a millisecond includes that whole millisecond.
+func timeBounds(q *query.DateRangeQuery, unit int64) (int64, int64) {
 	l, h := int64(math.MinInt64), int64(math.MaxInt64)
 	if !q.Start.IsZero() {
 		l = q.Start.UnixNano()
@@ -263,6 +312,9 @@ func timeBounds(q *query.DateRangeQuery) (int64, int64) {
 		if q.InclusiveEnd == nil || !*q.InclusiveEnd {
 			h--
 		}
+	}
+	if unit > 1 {
+		l, h = floorDiv(l, unit), floorDiv(h, unit)
 	}
 	return l, h
 }

@@ -14,9 +14,12 @@ import (
 	"github.com/blevesearch/bleve/v2/index/scorch"
 )
 
-// covered reports whether one of v's stepped terms is in terms.
-func covered(terms [][]byte, v int64) bool {
-	for _, vt := range steppedTerms(v) {
+// scales are the stepped scales of all layouts.
+var scales = []steppedScale{scaleFull, scaleLine3, scaleTime3}
+
+// covered reports whether one of v's stepped terms at scale is in terms.
+func covered(terms [][]byte, v int64, scale steppedScale) bool {
+	for _, vt := range steppedTerms(scale.clamp(v), scale.levels) {
 		for _, t := range terms {
 			if bytes.Equal(vt, t) {
 				return true
@@ -26,12 +29,13 @@ func covered(terms [][]byte, v int64) bool {
 	return false
 }
 
-// checkRange checks that rangeTerms(lo, hi) covers exactly lo..hi around
-// both ends, at v, and stays within its term budget.
-func checkRange(t *testing.T, lo, hi, v int64) {
+// checkRange checks that rangeTerms(lo, hi, scale) covers exactly lo..hi
+// (clamped to the scale, as values are when indexed) around both ends, at
+// v, and stays within its term budget.
+func checkRange(t *testing.T, lo, hi, v int64, scale steppedScale) {
 	t.Helper()
-	terms := rangeTerms(lo, hi)
-	if max := 2 * (1<<rangeStep - 1) * (64 / rangeStep); len(terms) > max {
+	terms := rangeTerms(lo, hi, scale)
+	if max := 2 * (1<<rangeStep - 1) * scale.levels; len(terms) > max {
 		t.Fatalf("[%d, %d]: %d terms, more than %d", lo, hi, len(terms), max)
 	}
 	probe := []int64{v}
@@ -43,8 +47,9 @@ func checkRange(t *testing.T, lo, hi, v int64) {
 		}
 	}
 	for _, x := range probe {
-		if want := lo <= x && x <= hi; covered(terms, x) != want {
-			t.Fatalf("[%d, %d]: value %d covered %v, want %v", lo, hi, x, !want, want)
+		c := scale.clamp
+		if want := c(lo) <= c(x) && c(x) <= c(hi); covered(terms, x, scale) != want {
+			t.Fatalf("levels %d [%d, %d]: value %d covered %v, want %v", scale.levels, lo, hi, x, !want, want)
 		}
 	}
 }
@@ -57,13 +62,15 @@ func TestRangeTerms(t *testing.T) {
 		{math.MaxInt64 - 3, math.MaxInt64}, {math.MinInt64, math.MinInt64 + 3},
 		{time.Date(2024, 3, 10, 0, 0, 0, 0, time.UTC).UnixNano(), math.MaxInt64},
 	}
-	for _, tc := range tests {
-		t.Run(fmt.Sprintf("%d..%d", tc.lo, tc.hi), func(t *testing.T) {
-			checkRange(t, tc.lo, tc.hi, tc.lo/2+tc.hi/2)
-		})
-	}
-	if terms := rangeTerms(5, 4); terms != nil {
-		t.Errorf("empty range gave %d terms", len(terms))
+	for _, scale := range scales {
+		for _, tc := range tests {
+			t.Run(fmt.Sprintf("levels %d %d..%d", scale.levels, tc.lo, tc.hi), func(t *testing.T) {
+				checkRange(t, tc.lo, tc.hi, tc.lo/2+tc.hi/2, scale)
+			})
+		}
+		if terms := rangeTerms(5, 4, scale); terms != nil {
+			t.Errorf("empty range gave %d terms", len(terms))
+		}
 	}
 
 	r := rand.New(rand.NewPCG(7, 8))
@@ -77,7 +84,7 @@ func TestRangeTerms(t *testing.T) {
 		if span := uint64(hi-lo) + 1; span != 0 {
 			v = lo + int64(r.Uint64N(span))
 		}
-		checkRange(t, lo, hi, v)
+		checkRange(t, lo, hi, v, scales[r.IntN(len(scales))])
 	}
 }
 
@@ -86,7 +93,9 @@ func FuzzRangeTerms(f *testing.F) {
 	f.Add(int64(math.MinInt64), int64(math.MaxInt64), int64(-1))
 	f.Add(int64(-300), int64(70000), int64(65536))
 	f.Fuzz(func(t *testing.T, a, b, v int64) {
-		checkRange(t, min(a, b), max(a, b), v)
+		for _, scale := range scales {
+			checkRange(t, min(a, b), max(a, b), v, scale)
+		}
 	})
 }
 
@@ -119,11 +128,12 @@ func TestIntBounds(t *testing.T) {
 	}
 }
 
-// TestRangeQueriesBothLayouts indexes 600 lines, one every 10 ms, into a
-// layout-2 index and into one marked as layout 1, and checks that range
-// queries on line and time and the time order give the same, right
-// answers in both.
-func TestRangeQueriesBothLayouts(t *testing.T) {
+// TestRangeQueriesAllLayouts indexes 600 lines, one every 10 ms, into a
+// layout-3 index and into ones marked as layouts 2 and 1, and checks that
+// range queries on line and time, queries on the tool and the time order
+// give the same, right answers in all (layout 3 resolves time bounds to
+// the millisecond).
+func TestRangeQueriesAllLayouts(t *testing.T) {
 	base := time.Date(2024, 3, 10, 12, 0, 0, 0, time.UTC)
 	at := func(ms int) string { return base.Add(time.Duration(ms) * time.Millisecond).Format(time.RFC3339Nano) }
 	queries := []struct {
@@ -140,25 +150,38 @@ func TestRangeQueriesBothLayouts(t *testing.T) {
 		{"-line:>10", 10},
 		{`time:>="` + at(1000) + `"`, 500},
 		{`time:>"` + at(1000) + `"`, 499},
+		{`time:>"` + base.Add(1000*time.Millisecond+500*time.Microsecond).Format(time.RFC3339Nano) + `"`, 499},
 		{`+time:>="` + at(100) + `" +time:<"` + at(200) + `"`, 10},
 		{`+time:>="` + at(100) + `" +line:<=12`, 2},
 		{`time:<"` + base.Format(time.RFC3339Nano) + `"`, 0},
 		{"job_id:j1 line:1", 600},
+		{"tool:t", 600},
+		{"tool:u", 0},
+		{"+tool:t +line:<=5", 5},
+		{"-tool:t", 0},
+		{"+job_id:j1 -tool:u", 600},
+		{"", 600},
+	}
+	// Layout 3 resolves time bounds to the millisecond: the line at
+	// 1000 ms counts as after 1000 ms and after 1000.5 ms.
+	wantMs := map[string]int{
+		`time:>"` + at(1000) + `"`: 500,
+		`time:>"` + base.Add(1000*time.Millisecond+500*time.Microsecond).Format(time.RFC3339Nano) + `"`: 500,
 	}
 
-	for _, layout := range []string{schemaVersion, schemaV1} {
-		t.Run("layout "+layout, func(t *testing.T) {
+	for _, version := range []string{schemaVersion, schemaV2, schemaV1} {
+		t.Run("layout "+version, func(t *testing.T) {
 			dir := filepath.Join(t.TempDir(), "idx")
-			if layout == schemaV1 {
-				markLayout1(t, dir)
+			if version != schemaVersion {
+				markLayout(t, dir, version)
 			}
 			ix, err := Open(dir, Options{})
 			if err != nil {
 				t.Fatal(err)
 			}
 			defer ix.Close()
-			if ix.build.stepped != (layout != schemaV1) {
-				t.Fatalf("layout %s opened with stepped = %v", layout, ix.build.stepped)
+			if want, _ := parseLayout(version); ix.build.layout != want {
+				t.Fatalf("layout %s opened as layout %d", version, ix.build.layout)
 			}
 
 			for i := range 600 {
@@ -177,8 +200,12 @@ func TestRangeQueriesBothLayouts(t *testing.T) {
 				if err != nil {
 					t.Fatalf("%s: %v", q.q, err)
 				}
-				if int(res.Total) != q.want {
-					t.Errorf("%s: %d hits, want %d", q.q, res.Total, q.want)
+				want := q.want
+				if n, ok := wantMs[q.q]; ok && ix.build.layout.jobDocs() {
+					want = n
+				}
+				if int(res.Total) != want {
+					t.Errorf("%s: %d hits, want %d", q.q, res.Total, want)
 				}
 			}
 
@@ -187,8 +214,9 @@ func TestRangeQueriesBothLayouts(t *testing.T) {
 				t.Fatal(err)
 			}
 			for i, h := range res.Hits {
-				if h.Line != 591+i || !h.Time.Equal(base.Add(time.Duration(590+i)*10*time.Millisecond)) {
-					t.Fatalf("hit %d in time order: line %d at %v", i, h.Line, h.Time)
+				if h.Line != 591+i || !h.Time.Equal(base.Add(time.Duration(590+i)*10*time.Millisecond)) ||
+					h.Tool != "t" {
+					t.Fatalf("hit %d in time order: line %d at %v of tool %q", i, h.Line, h.Time, h.Tool)
 				}
 			}
 			if len(res.Hits) != 10 {
@@ -198,15 +226,15 @@ func TestRangeQueriesBothLayouts(t *testing.T) {
 	}
 }
 
-// markLayout1 creates an empty index in dir marked with the first layout,
-// as versions before layout 2 created it.
-func markLayout1(t *testing.T, dir string) {
+// markLayout creates an empty index in dir marked with an older layout,
+// as earlier versions created it.
+func markLayout(t *testing.T, dir, version string) {
 	t.Helper()
 	idx, err := bleve.NewUsing(dir, newMapping(), scorch.Name, scorch.Name, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := idx.SetInternal([]byte(schemaKey), []byte(schemaV1)); err != nil {
+	if err := idx.SetInternal([]byte(schemaKey), []byte(version)); err != nil {
 		t.Fatal(err)
 	}
 	if err := idx.Close(); err != nil {

@@ -81,7 +81,7 @@ type Result struct {
 // Search runs q. A query that cannot be parsed gives an error wrapping
 // ErrBadQuery whose text includes the parser's message.
 func (ix *Index) Search(ctx context.Context, q Query) (Result, error) {
-	req, err := searchRequest(q, ix.build.stepped, ix.build.numeric)
+	req, err := searchRequest(q, queryEnv{layout: ix.build.layout, numeric: ix.build.numeric, jobs: ix.jobIdx})
 	if err != nil {
 		return Result{}, err
 	}
@@ -102,6 +102,17 @@ func (ix *Index) Search(ctx context.Context, q Query) (Result, error) {
 	for _, h := range res.Hits {
 		out.Hits = append(out.Hits, toHit(h))
 	}
+	if ix.build.layout.jobDocs() && len(out.Hits) > 0 {
+		ids := make([]string, len(out.Hits))
+		for i, h := range out.Hits {
+			ids[i] = h.JobID
+		}
+		jobs := ix.jobInfos(ids)
+		for i := range out.Hits {
+			j := jobs[out.Hits[i].JobID]
+			out.Hits[i].Tool, out.Hits[i].File = j.tool, j.file
+		}
+	}
 	return out, nil
 }
 
@@ -110,10 +121,18 @@ func (ix *Index) Search(ctx context.Context, q Query) (Result, error) {
 // "TO" and "b]" instead.
 var bracketRange = regexp.MustCompile(`[\[{][^\]}]*\sTO\s[^\]}]*[\]}]`)
 
-// searchRequest validates q and builds the bleve request. stepped says
-// the index holds layout 2's stepped line and time terms, numeric that the
-// numbers of structured lines are numeric fields (see rewrite).
-func searchRequest(q Query, stepped, numeric bool) (*bleve.SearchRequest, error) {
+// queryEnv is what building a request needs to know of the index.
+type queryEnv struct {
+	layout layout
+	// numeric says that the numbers of structured lines are numeric
+	// fields (see rewrite).
+	numeric bool
+	// jobs is the job index (layout 3).
+	jobs bleve.Index
+}
+
+// searchRequest validates q and builds the bleve request.
+func searchRequest(q Query, env queryEnv) (*bleve.SearchRequest, error) {
 	if q.Offset < 0 || q.Offset > MaxOffset {
 		return nil, fmt.Errorf("%w: offset %d outside 0..%d", ErrBadQuery, q.Offset, MaxOffset)
 	}
@@ -135,7 +154,7 @@ func searchRequest(q Query, stepped, numeric bool) (*bleve.SearchRequest, error)
 		if err != nil {
 			return nil, fmt.Errorf("%w: %q: %w", ErrBadQuery, q.Text, err)
 		}
-		if bq, err = rewrite(parsed, stepped, numeric); err != nil {
+		if bq, err = rewrite(parsed, env); err != nil {
 			return nil, fmt.Errorf("%w: %q: %w", ErrBadQuery, q.Text, err)
 		}
 	}
@@ -144,8 +163,10 @@ func searchRequest(q Query, stepped, numeric bool) (*bleve.SearchRequest, error)
 	if q.ByTime {
 		req.SortBy(timeOrder)
 	}
-	req.Fields = []string{fieldJobID, fieldTool, fieldFile, fieldStream, fieldLine, fieldTime,
-		fieldMessage, fieldStored}
+	req.Fields = []string{fieldJobID, fieldStream, fieldLine, fieldTime, fieldMessage, fieldStored}
+	if !env.layout.jobDocs() {
+		req.Fields = append(req.Fields, fieldTool, fieldFile)
+	}
 	if q.Highlight {
 		req.Highlight = bleve.NewHighlightWithStyle(html.Name)
 	}
