@@ -98,7 +98,7 @@ func Open(dir string, opts Options) (*Index, error) {
 		rateAt:    time.Now(),
 		jobs:      make(map[string]struct{}),
 		build: builder{
-			analyzer: idx.Mapping().AnalyzerNamed(standard.Name),
+			analyzer: newFastAnalyzer(idx.Mapping().AnalyzerNamed(standard.Name)),
 			numeric:  opts.NumericFields,
 			layout:   lay,
 		},
