@@ -82,12 +82,12 @@ func fillIndex(tb testing.TB, ix *Index, n, jobSize int) {
 // BenchmarkIndexLines measures Add+Flush throughput of generated lines,
 // raw logs included; b.N is the number of lines. The sub-benchmarks index
 // the numbers of structured lines as text (the default) or as numeric
-// fields (Options.NumericFields); gogc=200 runs with the garbage collector
+// fields (Options.NumericFields); gogc=400 runs with the garbage collector
 // target `ventapp serve` sets.
 func BenchmarkIndexLines(b *testing.B) {
 	b.Run("numbers=text", func(b *testing.B) { benchIndexLines(b, false) })
-	b.Run("numbers=text/gogc=200", func(b *testing.B) {
-		defer debug.SetGCPercent(debug.SetGCPercent(200))
+	b.Run("numbers=text/gogc=400", func(b *testing.B) {
+		defer debug.SetGCPercent(debug.SetGCPercent(400))
 		benchIndexLines(b, false)
 	})
 	b.Run("numbers=numeric", func(b *testing.B) { benchIndexLines(b, true) })
@@ -151,9 +151,10 @@ var benchQueries = []string{
 	"+fields.query:www.tcpdump.org",
 	"truncated",
 	`"truncated packet"`,
-	"+tool:pcap-summary +fields.protocols.tcp:>50000",
+	"+tool:pcap-summary +fields.protocols.icmp:42",
 	"example.com",
-	`+fields.os.name:linux +fields.hits:<10`,
+	`+fields.os.name:linux +fields.hits:7`,
+	`+file:"trace-7.pcap" +fields.type:dns`,
 	"WARNING AND trace-7.pcap",
 	"+tool:snort +line:<=100",
 	`+fields.type:flow +time:>="2024-05-01T00:00:10Z" +time:<"2024-05-01T00:00:11Z"`,
