@@ -29,7 +29,10 @@
 // job document it matches. See jobs.go for why.
 //
 // message always holds the line text, JSON lines included, so full-text
-// search finds every line. Text is made valid UTF-8 (invalid bytes become
+// search finds every line. The keys of a structured line (layout 3) are not
+// indexed as words of its message, only its values are: a token that is a
+// whole quoted key is left out (keylessAnalyzer), and fields.<key>:* finds
+// the lines that have a key. Text is made valid UTF-8 (invalid bytes become
 // U+FFFD) and cut after MaxMessageBytes with "…[truncated N bytes]". Lines
 // that are empty or only white space are not indexed (they still go to the
 // raw log) and are counted in Stats.LinesSkipped.
@@ -99,7 +102,7 @@
 // unchanged (line:>100, time:>="2024-03-10T00:00:00Z").
 // Storing the flattened fields only when the message cannot give them
 // back saves about a tenth more, and `ventapp serve` runs the garbage
-// collector at GOGC=200. Numbers of structured lines are exact tokens by
+// collector at GOGC=400. Numbers of structured lines are exact tokens by
 // default; NumericFields makes them bleve numeric fields (16 terms, range
 // queries) for about 40% more CPU. BENCHMARKS.md has the measurements.
 //

@@ -147,6 +147,14 @@ func testSearch(t *testing.T, numeric bool) {
 		// One-word values are indexed without positions; a quoted one
 		// word still matches, and a longer phrase needs its order.
 		{`+tool:p0f +fields.query:"www.tcpdump.org"`, 1, []int{1}, false},
+		// Keys of structured lines are not words of the message; the
+		// values are, and fields.<key>:* finds the lines with a key.
+		{"+tool:p0f +query", 0, []int{}, false},
+		{"+tool:p0f +host", 0, []int{}, false},
+		{"+tool:p0f +fields.query:*", 1, []int{1}, false},
+		{"+tool:p0f +fields.host:*", 1, []int{2}, false},
+		{"+tool:p0f +dns +http", 0, []int{}, false},
+		{"+tool:p0f +http", 1, []int{2}, false},
 		{`+tool:p0f +fields.type:"DNS"`, 1, []int{1}, false},
 		{`+tool:p0f +"listening"`, 1, []int{3}, false},
 		{`+tool:p0f +file:"a.pcap"`, 5, []int{1, 2, 3, 4, 6}, false},

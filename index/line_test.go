@@ -223,3 +223,48 @@ func FuzzBuildDocument(f *testing.F) {
 		}
 	})
 }
+
+func FuzzSplitDocID(f *testing.F) {
+	f.Add("000000000042", "stdout", 7)
+	f.Add("a:b:c", "stderr", 1)
+	f.Add("", "x", 0)
+	f.Fuzz(func(t *testing.T, job, stream string, n int) {
+		if !validStream(stream) || stream == "" || n < 0 {
+			return
+		}
+		j, s, l, ok := splitDocID(docID(job, stream, n))
+		if !ok || j != job || s != stream || l != n {
+			t.Fatalf("splitDocID(docID(%q, %q, %d)) = %q, %q, %d, %v", job, stream, n, j, s, l, ok)
+		}
+	})
+}
+
+func TestSplitDocIDBad(t *testing.T) {
+	for _, id := range []string{"", "abc", "a:b", "a:b:x", "job:stdout:"} {
+		if _, _, _, ok := splitDocID(id); ok {
+			t.Errorf("splitDocID(%q) accepted", id)
+		}
+	}
+}
+
+func TestIsKeyToken(t *testing.T) {
+	tests := []struct {
+		in, word string
+		want     bool
+	}{
+		{`{"type":"dns"}`, "type", true},
+		{`{"type":"dns"}`, "dns", false},
+		{`{'type' : 'dns'}`, "type", true},
+		{`{'type': 'dns'}`, "dns", false},
+		{`{"a b": 1}`, "b", false},
+		{`{"x": "'y'"}`, "y", false},
+		{`{"x": "'y':"}`, "y", true}, // a key-like string in a value: its word goes
+		{`{type: 1}`, "type", false},
+	}
+	for _, tc := range tests {
+		i := strings.Index(tc.in, tc.word)
+		if got := isKeyToken([]byte(tc.in), i, i+len(tc.word)); got != tc.want {
+			t.Errorf("%s: %q is a key: %v, want %v", tc.in, tc.word, got, tc.want)
+		}
+	}
+}

@@ -184,6 +184,9 @@ func toHit(h *search.DocumentMatch) Hit {
 	if n, ok := h.Fields[fieldLine].(float64); ok {
 		hit.Line = int(n)
 	}
+	if hit.JobID == "" { // layout 3 keeps them in the id only
+		hit.JobID, hit.Stream, hit.Line, _ = splitDocID(h.ID)
+	}
 	if s, ok := h.Fields[fieldTime].(string); ok {
 		hit.Time, _ = time.Parse(time.RFC3339Nano, s)
 	}
