@@ -1,6 +1,10 @@
 package index
 
-import "time"
+import (
+	"time"
+
+	"github.com/blevesearch/bleve/v2"
+)
 
 // Stats describes the work of an Index since Open.
 type Stats struct {
@@ -41,13 +45,22 @@ func (ix *Index) Stats() Stats {
 		return st
 	}
 
-	if m, ok := ix.idx.StatsMap()["index"].(map[string]interface{}); ok {
-		if n, ok := m["CurOnDiskBytes"].(uint64); ok {
-			st.BytesOnDisk = n
-		}
+	st.BytesOnDisk = onDisk(ix.idx)
+	if ix.jobIdx != nil {
+		st.BytesOnDisk += onDisk(ix.jobIdx)
 	}
 	if ix.raw != nil {
 		st.OpenLogFiles = ix.raw.openCount()
 	}
 	return st
+}
+
+// onDisk returns the size of a scorch index's files.
+func onDisk(idx bleve.Index) uint64 {
+	if m, ok := idx.StatsMap()["index"].(map[string]interface{}); ok {
+		if n, ok := m["CurOnDiskBytes"].(uint64); ok {
+			return n
+		}
+	}
+	return 0
 }
