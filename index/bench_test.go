@@ -103,8 +103,10 @@ func benchIndexLines(b *testing.B, numeric bool) {
 	}
 	defer ix.Close()
 
+	// Every line is different (random addresses, ports, counters), as
+	// far as memory allows: a pool of up to 2^18 lines is cycled.
 	r := rand.New(rand.NewPCG(1, 2))
-	lines := make([][]byte, 4096)
+	lines := make([][]byte, min(b.N, 1<<18))
 	for i := range lines {
 		lines[i] = genLine(r, i)
 	}
