@@ -80,9 +80,10 @@
 // highlighting need both); string fields.* values are indexed with
 // positions but not stored, except values that are certainly one word
 // (www.tcpdump.org, 10.0.0.1, NOERROR), which need no positions; keywords
-// are not analysed; there is no _all field. Batches are committed with scorch's unsafe_batch (a batch returns
-// once searchable; the persister writes it out in the background, and
-// Close waits for it), by up to min(GOMAXPROCS, 4) concurrent committers.
+// are not analysed; there is no _all field. Batches are committed with
+// scorch's unsafe_batch (a batch returns once searchable; the persister
+// writes it out in the background, and Close waits for it), by up to
+// min(GOMAXPROCS, 4) concurrent committers.
 //
 // The cost of a line follows its terms, above all the ones new to a
 // segment. bleve indexes every number as 16 prefix terms of 4 bits each,
@@ -91,20 +92,22 @@
 // nanosecond times that was about 40% of the CPU of a line. So line and
 // time are stepped fields (numfield.go): an integer as a few prefix terms
 // of 8 bits, the first being the plain prefix-coded integer, so doc values
-// and sorting work as before. Layout 3 indexes the line number as 4 terms
-// (0..2^32-1) and the time as 6 terms of milliseconds since 1970, so time
-// ranges are resolved to the millisecond: a bound inside a millisecond
-// takes in that whole millisecond (the stored time keeps its nanoseconds,
-// and hits in time order within one millisecond come in line order). A
-// parsed query's numeric ranges on line and date ranges on time are
-// replaced by rangeQuery (rangequery.go), which covers the range with at
-// most 2*255 terms per level and looks them up; the query syntax is
-// unchanged (line:>100, time:>="2024-03-10T00:00:00Z").
-// Storing the flattened fields only when the message cannot give them
-// back saves about a tenth more, and `ventapp serve` runs the garbage
-// collector at GOGC=400. Numbers of structured lines are exact tokens by
-// default; NumericFields makes them bleve numeric fields (16 terms, range
-// queries) for about 40% more CPU. BENCHMARKS.md has the measurements.
+// and sorting work as before. Layout 3 indexes the line number as 2 terms
+// (0..2^32-1) and the time as 5 terms of milliseconds since 1970; the last
+// term of each takes all the remaining high bits, and a range query reads
+// the few such terms that exist from the dictionary instead of listing
+// candidates. Time ranges are so resolved to the millisecond: a bound
+// inside a millisecond takes in that whole millisecond (the stored time
+// keeps its nanoseconds, and hits in time order within one millisecond come
+// in line order). A parsed query's numeric ranges on line and date ranges
+// on time are replaced by rangeQuery (rangequery.go), which covers the
+// range with at most 2*255 terms per level and looks them up; the query
+// syntax is unchanged (line:>100, time:>="2024-03-10T00:00:00Z"). Storing
+// the flattened fields only when the message cannot give them back saves
+// about a tenth more, and `ventapp serve` runs the garbage collector at
+// GOGC=400. Numbers of structured lines are exact tokens by default;
+// NumericFields makes them bleve numeric fields (16 terms, range queries)
+// for about 40% more CPU. BENCHMARKS.md has the measurements.
 //
 // # Layouts
 //

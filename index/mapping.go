@@ -21,8 +21,8 @@ const syncKey = "ventapp.index.closed"
 //	   fields, 16 terms a value.
 //	2: line and time are stepped fields, 8 terms a value (numfield.go),
 //	   and their range queries are rewritten (rangequery.go).
-//	3: line is 4 stepped terms (0..2^32-1), time 6 stepped terms of
-//	   milliseconds; tool, file, file_sha256 and container are indexed
+//	3: line is 2 stepped terms (0..2^32-1), time 5 stepped terms of
+//	   milliseconds, the top term of each wider than 8 bits; tool, file, file_sha256 and container are indexed
 //	   once per job in a job document of a second index (jobs.go)
 //	   instead of in every line.
 //

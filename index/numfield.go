@@ -17,12 +17,15 @@ import (
 const rangeStep = 8
 
 // steppedScale says how a stepped field turns its value into the indexed
-// integer, and how many levels (prefix terms of rangeStep bits) it indexes.
+// integer, and how many levels (prefix terms) it indexes.
 type steppedScale struct {
 	// levels is the number of prefix terms a value gets: shifts 0,
-	// rangeStep, ..., (levels-1)*rangeStep. With fewer than 64/rangeStep
-	// levels the indexed integers are limited to 0..max().
+	// rangeStep, ..., (levels-1)*rangeStep. The top level takes all the
+	// bits above the one below it.
 	levels int
+	// bits is the width of the indexed integers: 64 (any int64), or
+	// fewer for integers limited to 0..2^bits-1.
+	bits int
 	// unit divides a time in Unix nanoseconds (1: nanoseconds, 1e6:
 	// milliseconds); line numbers ignore it.
 	unit int64
@@ -31,23 +34,30 @@ type steppedScale struct {
 // Scales of the layouts (see mapping.go).
 var (
 	// scaleFull is layout 2: the whole int64, 8 terms, times in ns.
-	scaleFull = steppedScale{levels: 64 / rangeStep, unit: 1}
-	// scaleLine3 is layout 3's line number: 0..2^32-1, 4 terms.
-	scaleLine3 = steppedScale{levels: 4, unit: 1}
+	scaleFull = steppedScale{levels: 64 / rangeStep, bits: 64, unit: 1}
+	// scaleLine3 is layout 3's line number: 0..2^32-1, 2 terms (the
+	// line, and the line divided by 256).
+	scaleLine3 = steppedScale{levels: 2, bits: 32, unit: 1}
 	// scaleTime3 is layout 3's time: milliseconds since 1970 up to
-	// 2^48-1 (the year 10889), 6 terms.
-	scaleTime3 = steppedScale{levels: 6, unit: int64(time.Millisecond)}
+	// 2^48-1 (the year 10889), 5 terms, the last one counting units of
+	// 2^32 ms (about 50 days).
+	scaleTime3 = steppedScale{levels: 5, bits: 48, unit: int64(time.Millisecond)}
 )
 
 // full reports whether the scale covers the whole int64 range.
-func (s steppedScale) full() bool { return s.levels*rangeStep >= 64 }
+func (s steppedScale) full() bool { return s.bits >= 64 }
+
+// topWide reports whether the top level spans more than rangeStep bits, so
+// that a range query reads its terms from the dictionary (topRange)
+// instead of listing up to 2^rangeStep candidates.
+func (s steppedScale) topWide() bool { return s.bits-(s.levels-1)*rangeStep > rangeStep }
 
 // max is the largest integer a limited scale indexes.
 func (s steppedScale) max() int64 {
 	if s.full() {
 		return 1<<63 - 1
 	}
-	return 1<<(s.levels*rangeStep) - 1
+	return 1<<s.bits - 1
 }
 
 // clamp limits v to what the scale indexes: 0..max() for a limited scale.

@@ -29,7 +29,7 @@ type rangeQuery struct {
 // range and exist in the index.
 func (q *rangeQuery) Searcher(ctx context.Context, r bindex.IndexReader, _ mapping.IndexMapping,
 	opts search.SearcherOptions) (search.Searcher, error) {
-	terms := rangeTerms(q.lo, q.hi, q.scale)
+	terms, top := rangeTerms(q.lo, q.hi, q.scale)
 
 	if rc, ok := r.(bindex.IndexReaderContains); ok && len(terms) > 0 {
 		dict, err := rc.FieldDictContains(q.field)
@@ -49,20 +49,60 @@ func (q *rangeQuery) Searcher(ctx context.Context, r bindex.IndexReader, _ mappi
 			}
 		}
 	}
+	if top.ok {
+		found, err := top.existing(r, q.field)
+		if err != nil {
+			return nil, err
+		}
+		terms = append(terms, found...)
+	}
 	if len(terms) == 0 {
 		return nothingSearcher(ctx, r, q.field, opts)
 	}
 	return searcher.NewMultiTermSearcherBytes(ctx, r, terms, q.field, q.boost, opts, true)
 }
 
+// topRange is the part of a range left for the top level of a scale whose
+// top level is wider than rangeStep bits: the prefixes from..to at shift,
+// too many to list, so the terms that exist are read from the dictionary.
+type topRange struct {
+	ok       bool
+	shift    uint
+	from, to uint64
+}
+
+// existing returns the terms of the top range that field's dictionary
+// holds, in order.
+func (t topRange) existing(r bindex.IndexReader, field string) ([][]byte, error) {
+	d, err := r.FieldDictRange(field, prefixTerm(t.from, t.shift), prefixTerm(t.to, t.shift))
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+
+	var out [][]byte
+	for {
+		e, err := d.Next()
+		if err != nil {
+			return nil, err
+		}
+		if e == nil {
+			return out, nil
+		}
+		out = append(out, []byte(e.Term))
+	}
+}
+
 // rangeTerms returns the fewest prefix terms, at the shifts steppedField
 // indexes at scale, whose union is exactly the integers lo..hi (inclusive)
 // after both are clamped to the scale. It works on the sortable form of
 // the integers (sign bit flipped), where each term at shift s stands for
-// 2^s consecutive values.
-func rangeTerms(lo, hi int64, scale steppedScale) [][]byte {
+// 2^s consecutive values. When the scale's top level spans more than
+// rangeStep bits, the prefixes left for it come back as top instead of
+// as terms.
+func rangeTerms(lo, hi int64, scale steppedScale) (terms [][]byte, top topRange) {
 	if lo > hi {
-		return nil
+		return nil, topRange{}
 	}
 	lo, hi = scale.clamp(lo), scale.clamp(hi)
 	const mask = 1<<rangeStep - 1
@@ -80,15 +120,18 @@ func rangeTerms(lo, hi int64, scale steppedScale) [][]byte {
 	for level := 0; ; level++ {
 		shift := uint(level * rangeStep)
 		if level == scale.levels-1 {
+			if scale.topWide() {
+				return out, topRange{ok: true, shift: shift, from: a, to: b}
+			}
 			emit(a, b, shift)
-			return out
+			return out, topRange{}
 		}
 		// The partial block at the lower end, when a is not aligned.
 		if a&mask != 0 {
 			end := min(a|mask, b)
 			emit(a, end, shift)
 			if end == b {
-				return out
+				return out, topRange{}
 			}
 			a = end + 1
 		}
@@ -97,7 +140,7 @@ func rangeTerms(lo, hi int64, scale steppedScale) [][]byte {
 			start := max(b&^mask, a)
 			emit(start, b, shift)
 			if start == a {
-				return out
+				return out, topRange{}
 			}
 			b = start - 1
 		}

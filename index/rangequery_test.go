@@ -17,16 +17,19 @@ import (
 // scales are the stepped scales of all layouts.
 var scales = []steppedScale{scaleFull, scaleLine3, scaleTime3}
 
-// covered reports whether one of v's stepped terms at scale is in terms.
-func covered(terms [][]byte, v int64, scale steppedScale) bool {
-	for _, vt := range steppedTerms(scale.clamp(v), scale.levels) {
+// covered reports whether one of v's stepped terms at scale is in terms,
+// or its top-level term in top.
+func covered(terms [][]byte, top topRange, v int64, scale steppedScale) bool {
+	v = scale.clamp(v)
+	for _, vt := range steppedTerms(v, scale.levels) {
 		for _, t := range terms {
 			if bytes.Equal(vt, t) {
 				return true
 			}
 		}
 	}
-	return false
+	p := sortable(v) >> top.shift
+	return top.ok && top.from <= p && p <= top.to
 }
 
 // checkRange checks that rangeTerms(lo, hi, scale) covers exactly lo..hi
@@ -34,9 +37,12 @@ func covered(terms [][]byte, v int64, scale steppedScale) bool {
 // v, and stays within its term budget.
 func checkRange(t *testing.T, lo, hi, v int64, scale steppedScale) {
 	t.Helper()
-	terms := rangeTerms(lo, hi, scale)
-	if max := 2 * (1<<rangeStep - 1) * scale.levels; len(terms) > max {
+	terms, top := rangeTerms(lo, hi, scale)
+	if max := 2*(1<<rangeStep-1)*(scale.levels-1) + 1<<rangeStep; len(terms) > max {
 		t.Fatalf("[%d, %d]: %d terms, more than %d", lo, hi, len(terms), max)
+	}
+	if top.ok && !scale.topWide() {
+		t.Fatalf("[%d, %d]: a top range on a scale without a wide top level", lo, hi)
 	}
 	probe := []int64{v}
 	for _, e := range []int64{lo, hi} {
@@ -48,7 +54,7 @@ func checkRange(t *testing.T, lo, hi, v int64, scale steppedScale) {
 	}
 	for _, x := range probe {
 		c := scale.clamp
-		if want := c(lo) <= c(x) && c(x) <= c(hi); covered(terms, x, scale) != want {
+		if want := c(lo) <= c(x) && c(x) <= c(hi); covered(terms, top, x, scale) != want {
 			t.Fatalf("levels %d [%d, %d]: value %d covered %v, want %v", scale.levels, lo, hi, x, !want, want)
 		}
 	}
@@ -68,7 +74,7 @@ func TestRangeTerms(t *testing.T) {
 				checkRange(t, tc.lo, tc.hi, tc.lo/2+tc.hi/2, scale)
 			})
 		}
-		if terms := rangeTerms(5, 4, scale); terms != nil {
+		if terms, top := rangeTerms(5, 4, scale); terms != nil || top.ok {
 			t.Errorf("empty range gave %d terms", len(terms))
 		}
 	}
