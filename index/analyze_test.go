@@ -25,7 +25,9 @@ func sameTokens(t *testing.T, std analysis.Analyzer, in []byte) {
 		t.Fatalf("%q:\n got %v\nwant %v", in, tokenList(got), tokenList(want))
 	}
 	fast := newFastAnalyzer(std)
-	if a, b := tokenList(fast.Analyze(append([]byte(nil), in...))), tokenList(std.Analyze(append([]byte(nil), in...))); !reflect.DeepEqual(a, b) {
+	a := tokenList(fast.Analyze(append([]byte(nil), in...)))
+	b := tokenList(std.Analyze(append([]byte(nil), in...)))
+	if !reflect.DeepEqual(a, b) {
 		t.Fatalf("%q analysed:\n got %v\nwant %v", in, a, b)
 	}
 }
