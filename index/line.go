@@ -332,7 +332,11 @@ func fieldsOfMessage(msg string) map[string]any {
 
 // addNumber indexes a number as a numeric field or as one exact token.
 func (bd *builder) addNumber(doc *document.Document, name string, pos []uint64, v float64, text string) {
-	if bd.numeric {
+	switch {
+	case bd.numeric && bd.layout.jobDocs():
+		doc.AddField(newNumberField(name, pos, v, optFieldOther))
+		return
+	case bd.numeric:
 		doc.AddField(document.NewNumericFieldWithIndexingOptions(name, pos, v, optFieldOther))
 		return
 	}

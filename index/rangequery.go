@@ -220,6 +220,9 @@ func rewrite(q query.Query, env queryEnv) (query.Query, error) {
 		case x.FieldVal == fieldLine && lay.stepped():
 			lo, hi := intBounds(x.Min, x.Max, x.InclusiveMin, x.InclusiveMax)
 			return &rangeQuery{field: fieldLine, lo: lo, hi: hi, scale: lay.lineScale(), boost: x.Boost()}, nil
+		case strings.HasPrefix(x.FieldVal, fieldsPrefix) && lay.jobDocs():
+			lo, hi := floatBounds(x.Min, x.Max, x.InclusiveMin, x.InclusiveMax)
+			return &rangeQuery{field: x.FieldVal, lo: lo, hi: hi, scale: scaleFull, boost: x.Boost()}, nil
 		}
 		return &strictQuery{q: x, field: x.FieldVal}, nil
 	case *query.DateRangeQuery:
@@ -333,6 +336,32 @@ func intBounds(lo, hi *float64, incLo, incHi *bool) (int64, int64) {
 			if f == *hi && (incHi == nil || !*incHi) {
 				h--
 			}
+		}
+	}
+	return l, h
+}
+
+// floatBounds turns bleve's float bounds (nil: open; inclusive by default
+// at the lower end only) into an inclusive range of the sortable int64 form
+// of floats that newNumberField indexes. -0 counts as 0.
+func floatBounds(lo, hi *float64, incLo, incHi *bool) (int64, int64) {
+	l, h := int64(math.MinInt64), int64(math.MaxInt64)
+	if lo != nil {
+		if math.IsNaN(*lo) {
+			return 1, 0
+		}
+		l = sortableFloat(*lo)
+		if incLo != nil && !*incLo {
+			l++
+		}
+	}
+	if hi != nil {
+		if math.IsNaN(*hi) {
+			return 1, 0
+		}
+		h = sortableFloat(*hi)
+		if incHi == nil || !*incHi {
+			h--
 		}
 	}
 	return l, h

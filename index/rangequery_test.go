@@ -247,3 +247,39 @@ func markLayout(t *testing.T, dir, version string) {
 		t.Fatal(err)
 	}
 }
+
+func TestFloatBounds(t *testing.T) {
+	f := func(v float64) *float64 { return &v }
+	yes, no := true, false
+	in := func(lo, hi int64, v float64) bool { s := sortableFloat(v); return lo <= s && s <= hi }
+	tests := []struct {
+		name         string
+		lo, hi       *float64
+		incLo, incHi *bool
+		inside       []float64
+		outside      []float64
+	}{
+		{"greater than", f(0.5), nil, &no, nil, []float64{0.5000001, 1, math.Inf(1)}, []float64{0.5, 0, -1}},
+		{"at most", nil, f(-2), nil, &yes, []float64{-2, -3, math.Inf(-1)}, []float64{-1.9999, 0}},
+		{"below (exclusive by default)", nil, f(0), nil, nil, []float64{-0.1, -5}, []float64{0, math.Copysign(0, -1)}},
+		{"zero both ways", f(math.Copysign(0, -1)), f(0), &yes, &yes, []float64{0, math.Copysign(0, -1)}, []float64{1e-300, -1e-300}},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			lo, hi := floatBounds(tc.lo, tc.hi, tc.incLo, tc.incHi)
+			for _, v := range tc.inside {
+				if !in(lo, hi, v) {
+					t.Errorf("%v outside", v)
+				}
+			}
+			for _, v := range tc.outside {
+				if in(lo, hi, v) {
+					t.Errorf("%v inside", v)
+				}
+			}
+		})
+	}
+	if lo, hi := floatBounds(f(math.NaN()), nil, nil, nil); lo <= hi {
+		t.Errorf("NaN bound gave [%d, %d]", lo, hi)
+	}
+}
