@@ -374,6 +374,9 @@ func (s *Server) gpus(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, http.StatusOK, s.e.GPUSnapshot())
 }
 
+// search answers GET /api/v1/search?q=QUERY[&limit=N][&offset=N]
+// [&highlight=1][&order=score|time]: one page of hits, best first or in
+// output order (time, then line).
 func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	text := q.Get("q")
@@ -391,8 +394,17 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 		writeErr(w, err)
 		return
 	}
+	byTime := false
+	switch order := q.Get("order"); order {
+	case "", "score":
+	case "time":
+		byTime = true
+	default:
+		writeErr(w, fmt.Errorf("%w: order %q: want score (best first) or time (output order)", errBadRequest, order))
+		return
+	}
 	res, err := s.e.Index().Search(r.Context(), index.Query{
-		Text: text, Limit: limit, Offset: offset, Highlight: q.Get("highlight") == "1",
+		Text: text, Limit: limit, Offset: offset, Highlight: q.Get("highlight") == "1", ByTime: byTime,
 	})
 	if err != nil {
 		writeErr(w, err)

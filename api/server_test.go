@@ -60,6 +60,8 @@ func TestStatusCodes(t *testing.T) {
 		{"GET", "/api/v1/search", "", 400, "q parameter"},
 		{"GET", "/api/v1/search?q=tool%3A", "", 400, "bad query"},
 		{"GET", "/api/v1/search?q=anything", "", 200, ""},
+		{"GET", "/api/v1/search?q=anything&order=time", "", 200, ""},
+		{"GET", "/api/v1/search?q=anything&order=newest", "", 400, "newest"},
 		{"GET", "/api/v1/plugins", "", 200, ""},
 		{"POST", "/api/v1/plugins", "{}", 400, "path"},
 		{"POST", "/api/v1/plugins", `{"path": "/nonexistent/plugin"}`, 404, "/nonexistent/plugin"},

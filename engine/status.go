@@ -52,6 +52,11 @@ type IndexStatus struct {
 	Docs    uint64 `json:"docs"`
 	Healthy bool   `json:"healthy"`
 	Error   string `json:"error,omitempty"`
+	// Layout is the index's document layout (see package index).
+	Layout int `json:"layout"`
+	// LastError is the latest indexing problem, which did not stop the
+	// index (a failed batch, a lost job index).
+	LastError string `json:"last_error,omitempty"`
 }
 
 // PluginCounts summarises the plugin registry.
@@ -116,6 +121,8 @@ func (e *Engine) Status() Status {
 		s.Index.Error = err.Error()
 	}
 	s.Index.Docs = docs
+	s.Index.Layout = e.idx.Layout()
+	s.Index.LastError = e.idx.Stats().LastError
 
 	s.GPU = e.GPUSnapshot()
 

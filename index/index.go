@@ -107,9 +107,18 @@ func Open(dir string, opts Options) (*Index, error) {
 		ix.log = slog.New(slog.DiscardHandler)
 	}
 	if lay.jobDocs() {
-		if ix.jobIdx, err = openJobIndex(filepath.Join(dir, jobsDirName)); err != nil {
+		jobsDir := filepath.Join(dir, jobsDirName)
+		_, statErr := os.Stat(jobsDir)
+		if ix.jobIdx, err = openJobIndex(jobsDir); err != nil {
 			_ = idx.Close()
 			return nil, err
+		}
+		if n, _ := idx.DocCount(); n > 0 && errors.Is(statErr, os.ErrNotExist) {
+			ix.st.LastError = fmt.Sprintf("job index %s was missing and is made anew: searches by tool, "+
+				"file, file_sha256 and container miss the %d lines indexed before, whose hits show no "+
+				"tool or file", jobsDir, n)
+			ix.st.LastErrorAt = time.Now()
+			ix.log.Warn("index: job index missing", "dir", jobsDir, "lines", n)
 		}
 	}
 	if ix.batchSize <= 0 {
@@ -176,8 +185,11 @@ func openBleve(dir string) (bleve.Index, layout, error) {
 	lay, ok := parseLayout(string(v))
 	if err != nil || !ok {
 		_ = idx.Close()
-		return nil, 0, fmt.Errorf("%w %s: schema version %q, want one of %q, %q, %q (err %v)", ErrOpen, dir, v,
-			schemaV1, schemaV2, schemaVersion, err)
+		if err != nil {
+			return nil, 0, fmt.Errorf("%w %s: reading the schema version: %w", ErrOpen, dir, err)
+		}
+		return nil, 0, fmt.Errorf("%w %s: index layout %q is not one this version reads (%q, %q or %q); "+
+			"it was made by a newer ventapp", ErrOpen, dir, v, schemaV1, schemaV2, schemaVersion)
 	}
 	return idx, lay, nil
 }
@@ -562,6 +574,9 @@ func persist(idx bleve.Index, dir string) error {
 		return fmt.Errorf("persisting %s: no confirmation after %v", dir, persistTimeout)
 	}
 }
+
+// Layout returns the index's document layout: 1, 2 or 3 (see mapping.go).
+func (ix *Index) Layout() int { return int(ix.build.layout) }
 
 // isJobDoc reports whether a document id is a job document's.
 func isJobDoc(id string) bool { return strings.HasSuffix(id, jobDocSuffix) }

@@ -255,6 +255,8 @@ func TestBadQuery(t *testing.T) {
 		{"brace range", Query{Text: "+tool:x +line:{5 TO 7}"}},
 		{"date range on a structured value", Query{Text: `fields.first_seen:>"2000-01-01T00:00:00Z"`}},
 		{"time range nested in a conjunction", Query{Text: "+tool:x +(a OR time:<5)"}},
+		{"time without an operator", Query{Text: `time:"2024-03-10T00:00:00Z"`}},
+		{"quoted line", Query{Text: `line:"5"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -687,4 +689,34 @@ func standardAnalyzer(t *testing.T) analysis.Analyzer {
 		t.Fatal(err)
 	}
 	return a
+}
+
+// TestJobIndexMissing checks that a layout-3 index whose job index was
+// removed still opens, and says what is lost in Stats.LastError.
+func TestJobIndexMissing(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "idx")
+	ix, err := Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	addJob(t, ix, "j1", "p0f")
+	if err := ix.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.RemoveAll(filepath.Join(dir, jobsDirName)); err != nil {
+		t.Fatal(err)
+	}
+
+	ix, err = Open(dir, Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ix.Close()
+	if msg := ix.Stats().LastError; !strings.Contains(msg, "job index") || !strings.Contains(msg, "5 lines") {
+		t.Errorf("LastError = %q, want it to name the lost job index and the 5 lines", msg)
+	}
+	res, err := ix.Search(context.Background(), Query{Text: "job_id:j1"})
+	if err != nil || res.Total != 5 {
+		t.Errorf("job_id:j1 = %d hits, %v; want 5", res.Total, err)
+	}
 }

@@ -68,7 +68,8 @@ func (s steppedScale) clamp(v int64) int64 {
 	return min(max(v, 0), s.max())
 }
 
-// timeValue is the indexed integer of a time.
+// timeValue is the indexed integer of a time. Only times bleve can hold
+// as Unix nanoseconds reach it.
 func (s steppedScale) timeValue(t time.Time) int64 {
 	ns := t.UnixNano()
 	if s.unit > 1 {

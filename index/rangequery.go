@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"strings"
+	"time"
 
 	"github.com/blevesearch/bleve/v2/mapping"
 	"github.com/blevesearch/bleve/v2/numeric"
@@ -191,7 +192,21 @@ func rewrite(q query.Query, env queryEnv) (query.Query, error) {
 		if b, ok := q.(query.BoostableQuery); ok {
 			boost = b.Boost()
 		}
+		if p, ok := q.(*query.MatchPhraseQuery); ok {
+			// tool:"p0f": the job index keeps keywords without positions.
+			q = &phraseQuery{q: p}
+		}
 		return &jobQuery{q: q, jobs: env.jobs, boost: boost}, nil
+	}
+	// time and line have no words: time:"2024-03-10T00:00:00Z" would match
+	// nothing. (line:5 parses as a word or a range; the range answers.)
+	if f, ok := q.(query.FieldableQuery); ok {
+		_, phrase := q.(*query.MatchPhraseQuery)
+		_, match := q.(*query.MatchQuery)
+		if f.Field() == fieldTime && (phrase || match) || f.Field() == fieldLine && phrase {
+			return nil, fmt.Errorf(`%s: compare with an operator, as in time:>="2024-03-10T00:00:00Z" `+
+				`or line:>=5`, f.Field())
+		}
 	}
 
 	switch x := q.(type) {
@@ -229,6 +244,9 @@ func rewrite(q query.Query, env queryEnv) (query.Query, error) {
 		if strings.HasPrefix(x.FieldVal, fieldsPrefix) {
 			return nil, fmt.Errorf("%s: values of structured lines are text or numbers, not dates, "+
 				"so a date range cannot match them; the line's own time is the field time", x.FieldVal)
+		}
+		if none := clampDates(x); none {
+			return &nothingQuery{field: x.FieldVal}, nil
 		}
 		if x.FieldVal == fieldTime && lay.stepped() {
 			scale := lay.timeScale()
@@ -365,6 +383,39 @@ func floatBounds(lo, hi *float64, incLo, incHi *bool) (int64, int64) {
 		}
 	}
 	return l, h
+}
+
+// Times an index can hold: bleve keeps a line's time in Unix nanoseconds.
+var (
+	minIndexTime = time.Unix(0, math.MinInt64)
+	maxIndexTime = time.Unix(0, math.MaxInt64)
+)
+
+// clampDates opens a date range's bounds that lie beyond the times an
+// index can hold (before 1677-09-21 or after 2262-04-11), which would
+// otherwise overflow; it reports whether the range can match nothing.
+func clampDates(q *query.DateRangeQuery) (none bool) {
+	if !q.Start.IsZero() && q.Start.After(maxIndexTime) || !q.End.IsZero() && q.End.Before(minIndexTime) {
+		return true
+	}
+	if q.Start.Before(minIndexTime) {
+		q.Start = query.BleveQueryTime{}
+	}
+	if q.End.After(maxIndexTime) {
+		q.End = query.BleveQueryTime{}
+	}
+	return false
+}
+
+// nothingQuery matches no document (see nothingSearcher).
+type nothingQuery struct {
+	field string
+}
+
+// Searcher returns a searcher that matches nothing.
+func (n *nothingQuery) Searcher(ctx context.Context, r bindex.IndexReader, _ mapping.IndexMapping,
+	opts search.SearcherOptions) (search.Searcher, error) {
+	return nothingSearcher(ctx, r, n.field, opts)
 }
 
 // timeBounds turns a date range (zero times: open; inclusive by default

@@ -167,6 +167,12 @@ func TestRangeQueriesAllLayouts(t *testing.T) {
 		{"-tool:t", 0},
 		{"+job_id:j1 -tool:u", 600},
 		{"", 600},
+		{`tool:"t"`, 600},
+		{`time:<"3000-01-01T00:00:00Z"`, 600},
+		{`time:>"1600-01-01T00:00:00Z"`, 600},
+		{`time:>"3000-01-01T00:00:00Z"`, 0},
+		{`time:<"1600-01-01T00:00:00Z"`, 0},
+		{`+time:>"1600-01-01T00:00:00Z" +time:<"3000-01-01T00:00:00Z" +line:<=3`, 3},
 	}
 	// Layout 3 resolves time bounds to the millisecond: the line at
 	// 1000 ms counts as after 1000 ms and after 1000.5 ms.

@@ -39,7 +39,8 @@ type Query struct {
 	// Offset skips that many hits (at most MaxOffset).
 	Offset int
 	// Highlight asks for HTML fragments (matches in <mark>) of matched
-	// stored fields (message, file).
+	// stored fields: message, and in indexes of layout 1 or 2 also file
+	// (layout 3 keeps the file in the job index, see jobs.go).
 	Highlight bool
 	// ByTime returns hits in output order (time, then line number)
 	// instead of best score first, as a job's log view needs. It reads

@@ -86,9 +86,12 @@ func cmdStatus(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(w, "containerd\tUNAVAILABLE: %s\n", s.Containerd.Error)
 	}
 	if s.Index.Healthy {
-		fmt.Fprintf(w, "index\tok, %d documents\n", s.Index.Docs)
+		fmt.Fprintf(w, "index\tok, %d documents, layout %d\n", s.Index.Docs, s.Index.Layout)
 	} else {
 		fmt.Fprintf(w, "index\tERROR: %s\n", s.Index.Error)
+	}
+	if s.Index.LastError != "" {
+		fmt.Fprintf(w, "index\tlast problem: %s\n", s.Index.LastError)
 	}
 	if s.GPU.Available {
 		fmt.Fprintf(w, "gpus\t%d devices, %d jobs placed, %d waiting\n",
@@ -823,14 +826,19 @@ func cmdSearch(ctx context.Context, env *cliEnv, args []string) error {
 	asJSON := fs.Bool("json", false, "print JSON")
 	limit := fs.Int("limit", 20, "at most this many hits")
 	offset := fs.Int("offset", 0, "skip this many hits (paging)")
+	byTime := fs.Bool("by-time", false, "hits in output order (time, then line) instead of best first")
 	flags, query := searchArgs(fs, args)
 	pos, err := parseInterspersed(fs, flags)
 	if err != nil {
 		return err
 	}
 	pos = append(pos, query...)
-	if len(pos) == 0 {
-		return fmt.Errorf("%w: give a query, e.g. `ventapp search fields.query:www.example.com`", errUsage)
+	if strings.TrimSpace(strings.Join(pos, " ")) == "" {
+		return fmt.Errorf("%w: give a query, e.g. `ventapp search fields.query:www.example.com` "+
+			"(every line: `ventapp search line:>0`)", errUsage)
+	}
+	if *limit < 0 || *offset < 0 {
+		return fmt.Errorf("%w: --limit and --offset take numbers >= 0 (got %d and %d)", errUsage, *limit, *offset)
 	}
 	c, err := env.client()
 	if err != nil {
@@ -840,6 +848,9 @@ func cmdSearch(ctx context.Context, env *cliEnv, args []string) error {
 		"q":      {strings.Join(pos, " ")},
 		"limit":  {strconv.Itoa(*limit)},
 		"offset": {strconv.Itoa(*offset)},
+	}
+	if *byTime {
+		q.Set("order", "time")
 	}
 	var res index.Result
 	if err := c.Get(ctx, "/api/v1/search", q, &res); err != nil {

@@ -284,6 +284,32 @@ func TestEndToEnd(t *testing.T) {
 		a.waitSearch(s.query, s.want)
 	}
 
+	// In output order, the hits of the dns-udp.pcap job come by time and
+	// line, and each names its tool and file.
+	var ordered struct {
+		Hits []struct {
+			Tool string    `json:"tool"`
+			File string    `json:"file"`
+			Line int       `json:"line"`
+			Time time.Time `json:"time"`
+		} `json:"hits"`
+	}
+	byTime := a.mustRun("search", "--json", "--by-time", "--limit", "1000", `+file:"dns-udp.pcap" +tool:pcap-summary`)
+	if err := json.Unmarshal([]byte(byTime), &ordered); err != nil {
+		t.Fatal(err)
+	}
+	if len(ordered.Hits) < 2 {
+		t.Fatalf("dns-udp.pcap job: %d hits in output order, want several", len(ordered.Hits))
+	}
+	for i, h := range ordered.Hits {
+		if h.Tool != "pcap-summary" || filepath.Base(h.File) != "dns-udp.pcap" {
+			t.Errorf("hit %d: tool %q file %q", i, h.Tool, h.File)
+		}
+		if p := ordered.Hits[max(i-1, 0)]; h.Time.Before(p.Time) || h.Line < p.Line {
+			t.Errorf("hit %d (line %d at %v) after line %d at %v", i, h.Line, h.Time, p.Line, p.Time)
+		}
+	}
+
 	// A bad query is the user's mistake, with the parser's message.
 	if _, errOut, err := a.run("search", "fields.query:"); err == nil || !strings.Contains(errOut, "query") {
 		t.Errorf("bad query: err %v, stderr %q", err, errOut)

@@ -1,9 +1,12 @@
 package main
 
 import (
+	"context"
+	"errors"
 	"flag"
 	"io"
 	"reflect"
+	"strings"
 	"testing"
 )
 
@@ -49,6 +52,19 @@ func TestJobID(t *testing.T) {
 		}
 		if err != nil || got != want {
 			t.Errorf("jobID(%q) = %q, %v; want %q", in, got, err, want)
+		}
+	}
+}
+
+// TestSearchUsage: an empty query and negative paging are the user's
+// mistakes, named before any daemon is asked.
+func TestSearchUsage(t *testing.T) {
+	for _, args := range [][]string{{""}, {" "}, {"--limit", "-1", "a"}, {"--offset=-5", "a"}} {
+		var out, errOut strings.Builder
+		env := &cliEnv{stdout: &out, stderr: &errOut, dataDir: t.TempDir()}
+		err := cmdSearch(context.Background(), env, args)
+		if !errors.Is(err, errUsage) {
+			t.Errorf("search %q: err %v, want a usage error", args, err)
 		}
 	}
 }

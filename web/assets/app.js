@@ -561,8 +561,9 @@ const HELP = [
   ['error timeout', 'lines with either word (bare words search the message)'],
   ['+error +timeout', 'lines with both words'],
   ['"connection reset"', 'a phrase'],
-  ['tool:zeek', 'a field: tool, job_id, file, stream, line, time, message, fields.NAME'],
-  ['fields.id.resp_p:>=1024', 'a numeric range on a structured field'],
+  ['tool:zeek', 'a field: tool, job_id, file, file_sha256, container, stream, line, time, message, fields.NAME'],
+  ['+fields.query:www.tcpdump.org +fields.qtype:A', 'values of a JSON line (its keys are not words: fields.qtype:* finds lines with the key)'],
+  ['line:>=100  time:>="2024-03-10T00:00:00Z"', 'ranges (time to the millisecond; ranges on fields.NAME need [index] numeric_fields = yes)'],
   ['-stream:stderr', 'exclude matches'],
   ['dns*  /10\\.0\\.[0-9]+\\..*/', 'wildcards and regular expressions'],
 ];
