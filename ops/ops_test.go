@@ -163,6 +163,13 @@ func checkRestored(t *testing.T, in *install, rep Report, wantJobs []jobs.Job, w
 	if old, _ := os.ReadFile(in.config + ".pre-restore"); !strings.Contains(string(old), "/elsewhere") {
 		t.Errorf("old config not kept: %q", old)
 	}
+	noted := false
+	for _, n := range rep.Notes {
+		noted = noted || strings.Contains(n, "drop folder") && strings.Contains(n, "/elsewhere")
+	}
+	if !noted {
+		t.Errorf("notes %q do not say that the drop folder changed from /elsewhere", rep.Notes)
+	}
 
 	// The store opens as the daemon opens it: jobs first, then the
 	// registry, which imports a restored plugins.json once.

@@ -15,6 +15,7 @@ import (
 
 	"go.etcd.io/bbolt"
 	"golang.org/x/sys/unix"
+	"gopkg.in/ini.v1"
 
 	"github.com/ventapp/ventapp/jobs"
 	"github.com/ventapp/ventapp/plugins"
@@ -419,6 +420,7 @@ func (x *extractor) installConfig(rep *Report) error {
 		return nil
 	}
 	if _, err := os.Stat(x.configPath); err == nil {
+		rep.Notes = append(rep.Notes, configChanges(x.configPath, x.configTmp)...)
 		keep := x.configPath + ".pre-restore"
 		if err := os.Rename(x.configPath, keep); err != nil {
 			os.Remove(x.configTmp)
@@ -431,6 +433,39 @@ func (x *extractor) installConfig(rep *Report) error {
 	}
 	rep.Restored = append(rep.Restored, Item{Kind: "config", Name: x.configPath})
 	return nil
+}
+
+// watchedSettings are the settings by which two instances on one machine
+// would get in each other's way: the drop folder, the containerd
+// namespace and address, the API socket.
+var watchedSettings = []struct{ section, key, what string }{
+	{"main", "files", "drop folder"},
+	{"containerd", "namespace", "containerd namespace"},
+	{"containerd", "address", "containerd address"},
+	{"api", "socket", "API socket"},
+}
+
+// configChanges returns a note for each watched setting that the restored
+// config (at restored) sets otherwise than the config it replaces (at
+// old): restoring into another instance's data dir brings the backed-up
+// instance's drop folder and namespace with it.
+func configChanges(old, restored string) []string {
+	o, err1 := ini.Load(old)
+	n, err2 := ini.Load(restored)
+	if err1 != nil || err2 != nil {
+		return nil
+	}
+
+	var notes []string
+	for _, w := range watchedSettings {
+		was, now := o.Section(w.section).Key(w.key).String(), n.Section(w.section).Key(w.key).String()
+		if was != now {
+			notes = append(notes, fmt.Sprintf("the restored config sets the %s ([%s] %s) to %q, the replaced "+
+				"one had %q: check it before starting the daemon if another instance uses it",
+				w.what, w.section, w.key, now, was))
+		}
+	}
+	return notes
 }
 
 // writeFile creates path (and its folders) from body and syncs it.
