@@ -6,6 +6,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"runtime"
 	"runtime/debug"
 	"slices"
 	"syscall"
@@ -116,6 +117,7 @@ func benchIndexLines(b *testing.B, numeric bool) {
 	}
 	b.SetBytes(bytesIn / int64(len(lines)))
 
+	stopPeak := peakHeap()
 	b.ResetTimer()
 	start, cpu0 := time.Now(), cpuTime()
 	for i := range b.N {
@@ -133,6 +135,34 @@ func benchIndexLines(b *testing.B, numeric bool) {
 	}
 	b.ReportMetric(float64(b.N)/time.Since(start).Seconds(), "lines/s")
 	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/float64(b.N), "cpu-µs/line")
+	b.ReportMetric(float64(stopPeak())/(1<<20), "peak-heap-MiB")
+}
+
+// peakHeap samples the Go heap (bytes of allocated objects) every 50 ms
+// until the returned function is called, which returns the largest sample.
+func peakHeap() func() uint64 {
+	done := make(chan struct{})
+	result := make(chan uint64)
+	go func() {
+		var peak uint64
+		var ms runtime.MemStats
+		t := time.NewTicker(50 * time.Millisecond)
+		defer t.Stop()
+		for {
+			runtime.ReadMemStats(&ms)
+			peak = max(peak, ms.HeapAlloc)
+			select {
+			case <-done:
+				result <- peak
+				return
+			case <-t.C:
+			}
+		}
+	}()
+	return func() uint64 {
+		close(done)
+		return <-result
+	}
 }
 
 // cpuTime returns the user+system CPU time of the process so far. On a
