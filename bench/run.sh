@@ -19,7 +19,8 @@ run -bench 'DropToDispatch' -benchtime 200x ./engine/
 run -bench 'DropToReady' -benchtime 300x ./drop/
 run -bench 'RunTrue|BareContainerd' -benchtime 50x ./containers/
 run -bench 'EnqueueComplete' -benchtime 20000x ./jobs/
-run -bench 'IndexLines|Search' -benchtime 3x ./index/
+run -bench 'IndexLines/numbers=text/gogc=400' -benchtime 100000x ./index/
+run -bench 'Search' -benchtime 200x ./index/
 if [ "${BENCH_1M:-}" = 1 ]; then
-	VENTAPP_BENCH_1M=1 run -bench 'Million|1M' -benchtime 1x -timeout 60m ./index/
+	GOGC=400 VENTAPP_BENCH_1M=1 run -bench 'Million|1M' -benchtime 1x -timeout 60m ./index/
 fi
