@@ -12,21 +12,22 @@
 //
 // The document id is "<job_id>:<stream>:<line>". Fields:
 //
-//	job_id, stream                    keyword (not analysed)
+//	job_id, stream, tool              keyword (not analysed)
 //	message                           text (standard analyzer), the line
 //	line                              integer (stepped terms, below)
 //	time                              date-time (stepped terms, below)
 //	truncated                         keyword "true" on cut lines
 //	fields.<dotted key>               values of a structured line
-//	tool, file_sha256, container      keyword, once per job (below)
+//	file_sha256, container            keyword, once per job (below)
 //	file                              text (standard analyzer), once per job
 //
-// A line is searched by its job's tool, file, file SHA-256 and container as
-// if they were its own fields (tool:p0f, +file:a.pcap +fields.type:dns), and
-// every hit carries its tool and file, but those four are indexed once per
-// job, in a job document of a second, small index (the folder "jobs" inside
-// the index folder): a clause on one of them becomes the list of jobs whose
-// job document it matches. See jobs.go for why.
+// A line is searched by its job's file, file SHA-256 and container as if
+// they were its own fields (+file:a.pcap +fields.type:dns), and every hit
+// carries its tool and file, but those three are indexed once per job, in
+// a job document of a second, small index (the folder "jobs" inside the
+// index folder): a clause on one of them becomes the list of jobs whose job
+// document it matches. A file name given without quotes matches the files
+// that have all its words. See jobs.go for why.
 //
 // message always holds the line text, JSON lines included, so full-text
 // search finds every line. The keys of a structured line (layout 3) are not

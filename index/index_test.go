@@ -720,3 +720,51 @@ func TestJobIndexMissing(t *testing.T) {
 		t.Errorf("job_id:j1 = %d hits, %v; want 5", res.Total, err)
 	}
 }
+
+// TestJobQuerySets checks the three ways a clause on a job-level field is
+// answered: a few matching jobs, more than half of them (every line but
+// the others'), and all of them; and that file:NAME wants all its words.
+func TestJobQuerySets(t *testing.T) {
+	ix, _ := openTest(t)
+	for j := range 10 {
+		file := fmt.Sprintf("/f/a-%d.pcap", j)
+		if j >= 7 {
+			file = fmt.Sprintf("/f/b-%d.cap", j)
+		}
+		for l := range 3 {
+			err := ix.Add(Line{JobID: fmt.Sprintf("j%d", j), Tool: "t", File: file, Container: fmt.Sprintf("c%d", j),
+				LineNo: l + 1, Time: t0, Text: []byte("x")})
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := ix.Flush(); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		q    string
+		want uint64
+	}{
+		{"file:cap", 9},            // 3 of 10 jobs
+		{"file:pcap", 21},          // 7 of 10: every line but the other jobs'
+		{"file:f", 30},             // all jobs
+		{"file:*", 30},             // all jobs
+		{"file:a-3.pcap", 3},       // both words
+		{"file:a-3.cap", 0},        // no file has both
+		{"+file:pcap +line:>2", 7}, // the many-jobs form inside a conjunction
+		{"-file:pcap +line:1", 3},  // and negated
+		{"+container:c2 +line:1", 1},
+		{"container:c2 container:c8", 6},
+	}
+	for _, tc := range tests {
+		res, err := ix.Search(context.Background(), Query{Text: tc.q})
+		if err != nil {
+			t.Fatalf("%s: %v", tc.q, err)
+		}
+		if res.Total != tc.want {
+			t.Errorf("%s: %d hits, want %d", tc.q, res.Total, tc.want)
+		}
+	}
+}

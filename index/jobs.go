@@ -15,13 +15,20 @@ import (
 
 // Job documents (layout 3).
 //
-// Every line of a job used to carry the job's tool, file, file SHA-256 and
-// container: four fields, about a tenth of the cost of indexing a line, for
-// values that are the same in all of a job's lines. Layout 3 indexes them
-// once, in the job document "<job_id>:job" of a second, small index in the
-// folder "jobs" inside the index folder, committed before the batch that
-// holds the job's first line. A search turns every clause on one of those
-// fields into the ids of the jobs whose job document it matches (jobQuery).
+// Every line of a job used to carry the job's file, file SHA-256 and
+// container (and tool): fields with the same values in all of a job's
+// lines, the file name alone several words. Layout 3 indexes file,
+// file_sha256 and container once, in the job document "<job_id>:job" of a
+// second, small index in the folder "jobs" inside the index folder,
+// committed before the batch that holds the job's first line; the job
+// document also keeps the tool, which hits show. A search turns every
+// clause on one of those three fields into the ids of the jobs whose job
+// document it matches (jobQuery). A match on the file wants all its words
+// (file:tls12.pcap is the file with both "tls12" and "pcap"), so it names
+// a few jobs; a clause that still matches many jobs costs one term lookup
+// per job, or per job that does not match when those are fewer. The tool
+// stays in every line as well (one shared term): tool:p0f would otherwise
+// name every job of the tool.
 //
 // Why a second index and not job documents among the lines: scorch merges
 // segments by copying their postings only when all of them hold the same
@@ -39,9 +46,12 @@ type jobQuery struct {
 	boost float64
 }
 
-// Searcher runs q over the job documents and returns a disjunction over
-// the job ids it found, or a searcher that matches nothing.
-func (j *jobQuery) Searcher(ctx context.Context, r bindex.IndexReader, _ mapping.IndexMapping,
+// Searcher runs q over the job documents and returns a searcher for the
+// lines of the jobs it found. Each job id is one term to look up in every
+// segment, so when more than half of all jobs match, the searcher is
+// every line except those of the jobs that do not match; when all match,
+// every line.
+func (j *jobQuery) Searcher(ctx context.Context, r bindex.IndexReader, m mapping.IndexMapping,
 	opts search.SearcherOptions) (search.Searcher, error) {
 	ids, err := matchingJobs(ctx, j.jobs, j.q)
 	if err != nil {
@@ -50,7 +60,48 @@ func (j *jobQuery) Searcher(ctx context.Context, r bindex.IndexReader, _ mapping
 	if len(ids) == 0 {
 		return nothingSearcher(ctx, r, fieldJobID, opts)
 	}
-	return searcher.NewMultiTermSearcher(ctx, r, ids, fieldJobID, j.boost, opts, true)
+
+	total, err := j.jobs.DocCount()
+	if err != nil {
+		return nil, fmt.Errorf("job index: %w", err)
+	}
+	if uint64(len(ids)) <= total/2 {
+		return searcher.NewMultiTermSearcher(ctx, r, ids, fieldJobID, j.boost, opts, true)
+	}
+
+	all, err := matchingJobs(ctx, j.jobs, query.NewMatchAllQuery())
+	if err != nil {
+		return nil, err
+	}
+	matched := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		matched[id] = true
+	}
+	var others []string
+	for _, id := range all {
+		if !matched[id] {
+			others = append(others, id)
+		}
+	}
+	everyLine := query.NewMatchAllQuery()
+	everyLine.SetBoost(j.boost)
+	if len(others) == 0 {
+		return everyLine.Searcher(ctx, r, m, opts)
+	}
+	rest := query.NewBooleanQuery([]query.Query{everyLine}, nil, []query.Query{&termsQuery{field: fieldJobID, terms: others}})
+	return rest.Searcher(ctx, r, m, opts)
+}
+
+// termsQuery matches documents holding any of terms in field.
+type termsQuery struct {
+	field string
+	terms []string
+}
+
+// Searcher returns a disjunction over the terms.
+func (t *termsQuery) Searcher(ctx context.Context, r bindex.IndexReader, _ mapping.IndexMapping,
+	opts search.SearcherOptions) (search.Searcher, error) {
+	return searcher.NewMultiTermSearcher(ctx, r, t.terms, t.field, 1, opts, true)
 }
 
 // matchingJobs returns the ids of the jobs whose job document matches q.

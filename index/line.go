@@ -71,8 +71,11 @@ const (
 // container, which its lines then leave out.
 const jobDocSuffix = ":job"
 
-// jobFields are the fields that job documents hold in layout 3.
-var jobFields = map[string]bool{fieldTool: true, fieldFile: true, fieldSHA256: true, fieldContainer: true}
+// jobFields are the fields that, in layout 3, only job documents hold.
+// The tool is in both: a tool has many jobs, and a clause matching many
+// jobs becomes a large disjunction over their ids, so lines keep their
+// tool (one shared term each) and tool:x is answered directly.
+var jobFields = map[string]bool{fieldFile: true, fieldSHA256: true, fieldContainer: true}
 
 // Indexing options per kind of field; see the package comment for why.
 const (
@@ -169,6 +172,8 @@ func (bd *builder) document(l *Line, text []byte) *document.Document {
 	addKeyword(doc, fieldStream, l.Stream, idOpt)
 	if !bd.layout.jobDocs() {
 		bd.addJobFields(doc, l)
+	} else {
+		addKeyword(doc, fieldTool, l.Tool, optKeywordIdx)
 	}
 	if bd.layout.stepped() {
 		doc.AddField(newLineField(l.LineNo, bd.layout.lineScale(), lineOpt))

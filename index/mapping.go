@@ -22,9 +22,9 @@ const syncKey = "ventapp.index.closed"
 //	2: line and time are stepped fields, 8 terms a value (numfield.go),
 //	   and their range queries are rewritten (rangequery.go).
 //	3: line is 2 stepped terms (0..2^32-1), time 5 stepped terms of
-//	   milliseconds, the top term of each wider than 8 bits; tool, file, file_sha256 and container are indexed
-//	   once per job in a job document of a second index (jobs.go)
-//	   instead of in every line.
+//	   milliseconds, the top term of each wider than 8 bits; file,
+//	   file_sha256 and container are indexed once per job in a job
+//	   document of a second index (jobs.go) instead of in every line.
 //
 // An index of an older layout is still opened, written and searched in its
 // own layout.

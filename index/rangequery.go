@@ -192,9 +192,15 @@ func rewrite(q query.Query, env queryEnv) (query.Query, error) {
 		if b, ok := q.(query.BoostableQuery); ok {
 			boost = b.Boost()
 		}
-		if p, ok := q.(*query.MatchPhraseQuery); ok {
-			// tool:"p0f": the job index keeps keywords without positions.
-			q = &phraseQuery{q: p}
+		switch x := q.(type) {
+		case *query.MatchPhraseQuery:
+			// file_sha256:"ab12": the job index keeps keywords without
+			// positions.
+			q = &phraseQuery{q: x}
+		case *query.MatchQuery:
+			// file:tls12.pcap means the file with both words, not every
+			// file with either.
+			x.SetOperator(query.MatchQueryOperatorAnd)
 		}
 		return &jobQuery{q: q, jobs: env.jobs, boost: boost}, nil
 	}
