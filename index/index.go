@@ -114,7 +114,7 @@ func Open(dir string, opts Options) (*Index, error) {
 			return nil, err
 		}
 		if n, _ := idx.DocCount(); n > 0 && errors.Is(statErr, os.ErrNotExist) {
-			ix.st.LastError = fmt.Sprintf("job index %s was missing and is made anew: searches by tool, "+
+			ix.st.LastError = fmt.Sprintf("job index %s was missing and is made anew: searches by "+
 				"file, file_sha256 and container miss the %d lines indexed before, whose hits show no "+
 				"tool or file", jobsDir, n)
 			ix.st.LastErrorAt = time.Now()

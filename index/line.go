@@ -68,7 +68,7 @@ const (
 
 // jobDocSuffix ends the id of a job document (layout 3, see jobs.go): the
 // document "<job_id>:job" holds a job's tool, file, file_sha256 and
-// container, which its lines then leave out.
+// container; its lines leave out all but the tool.
 const jobDocSuffix = ":job"
 
 // jobFields are the fields that, in layout 3, only job documents hold.
