@@ -380,8 +380,8 @@ func (s *Server) gpus(w http.ResponseWriter, r *http.Request) {
 func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	q := r.URL.Query()
 	text := q.Get("q")
-	if text == "" {
-		writeErr(w, fmt.Errorf("%w: the q parameter (a query) is required", errBadRequest))
+	if strings.TrimSpace(text) == "" {
+		writeErr(w, fmt.Errorf("%w: the q parameter (a query) is required and not blank", errBadRequest))
 		return
 	}
 	limit, err := intParam(q.Get("limit"), 20)

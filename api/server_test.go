@@ -58,6 +58,7 @@ func TestStatusCodes(t *testing.T) {
 		{"GET", "/api/v1/jobs/999", "", 404, "000000000999"},
 		{"POST", "/api/v1/jobs/000000000999/cancel", "", 404, "000000000999"},
 		{"GET", "/api/v1/search", "", 400, "q parameter"},
+		{"GET", "/api/v1/search?q=%20%20", "", 400, "q parameter"},
 		{"GET", "/api/v1/search?q=tool%3A", "", 400, "bad query"},
 		{"GET", "/api/v1/search?q=anything", "", 200, ""},
 		{"GET", "/api/v1/search?q=anything&order=time", "", 200, ""},

@@ -257,6 +257,7 @@ func TestBadQuery(t *testing.T) {
 		{"time range nested in a conjunction", Query{Text: "+tool:x +(a OR time:<5)"}},
 		{"time without an operator", Query{Text: `time:"2024-03-10T00:00:00Z"`}},
 		{"quoted line", Query{Text: `line:"5"`}},
+		{"quoted line range", Query{Text: `+tool:x +line:>="5"`}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {
@@ -725,8 +726,10 @@ func TestJobIndexMissing(t *testing.T) {
 // answered: a few matching jobs, more than half of them (every line but
 // the others'), and all of them; and that file:NAME wants all its words.
 func TestJobQuerySets(t *testing.T) {
+	defer func(n int) { fewJobs = n }(fewJobs)
+	fewJobs = 2
 	ix, _ := openTest(t)
-	for j := range 10 {
+	for j := range 11 {
 		file := fmt.Sprintf("/f/a-%d.pcap", j)
 		if j >= 7 {
 			file = fmt.Sprintf("/f/b-%d.cap", j)
@@ -742,6 +745,11 @@ func TestJobQuerySets(t *testing.T) {
 	if err := ix.Flush(); err != nil {
 		t.Fatal(err)
 	}
+	// Job j10 keeps its lines but loses its job document, as after a lost
+	// job index: no clause on its file may match its lines.
+	if err := ix.jobIdx.Delete("j10" + jobDocSuffix); err != nil {
+		t.Fatal(err)
+	}
 
 	tests := []struct {
 		q    string
@@ -754,7 +762,7 @@ func TestJobQuerySets(t *testing.T) {
 		{"file:a-3.pcap", 3},       // both words
 		{"file:a-3.cap", 0},        // no file has both
 		{"+file:pcap +line:>2", 7}, // the many-jobs form inside a conjunction
-		{"-file:pcap +line:1", 3},  // and negated
+		{"-file:pcap +line:1", 4},  // and negated (j10 has no job document)
 		{"+container:c2 +line:1", 1},
 		{"container:c2 container:c8", 6},
 	}

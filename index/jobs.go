@@ -48,8 +48,9 @@ type jobQuery struct {
 
 // Searcher runs q over the job documents and returns a searcher for the
 // lines of the jobs it found. Each job id is one term to look up in every
-// segment, so when more than half of all jobs match, the searcher is
-// every line except those of the jobs that do not match; when all match,
+// segment, so when many jobs match and they are more than half of the
+// jobs that have lines, the searcher is every line except those of the
+// other jobs (jobs without a job document among them); when all match,
 // every line.
 func (j *jobQuery) Searcher(ctx context.Context, r bindex.IndexReader, m mapping.IndexMapping,
 	opts search.SearcherOptions) (search.Searcher, error) {
@@ -60,18 +61,19 @@ func (j *jobQuery) Searcher(ctx context.Context, r bindex.IndexReader, m mapping
 	if len(ids) == 0 {
 		return nothingSearcher(ctx, r, fieldJobID, opts)
 	}
-
-	total, err := j.jobs.DocCount()
-	if err != nil {
-		return nil, fmt.Errorf("job index: %w", err)
-	}
-	if uint64(len(ids)) <= total/2 {
+	direct := func() (search.Searcher, error) {
 		return searcher.NewMultiTermSearcher(ctx, r, ids, fieldJobID, j.boost, opts, true)
 	}
+	if len(ids) <= fewJobs {
+		return direct()
+	}
 
-	all, err := matchingJobs(ctx, j.jobs, query.NewMatchAllQuery())
+	all, err := lineJobs(r)
 	if err != nil {
 		return nil, err
+	}
+	if len(ids) <= len(all)/2 {
+		return direct()
 	}
 	matched := make(map[string]bool, len(ids))
 	for _, id := range ids {
@@ -90,6 +92,31 @@ func (j *jobQuery) Searcher(ctx context.Context, r bindex.IndexReader, m mapping
 	}
 	rest := query.NewBooleanQuery([]query.Query{everyLine}, nil, []query.Query{&termsQuery{field: fieldJobID, terms: others}})
 	return rest.Searcher(ctx, r, m, opts)
+}
+
+// fewJobs is the number of matching jobs up to which a job clause is
+// always a list of their ids (a variable for tests).
+var fewJobs = 1024
+
+// lineJobs returns the ids of the jobs that have lines in the index r.
+func lineJobs(r bindex.IndexReader) ([]string, error) {
+	d, err := r.FieldDict(fieldJobID)
+	if err != nil {
+		return nil, err
+	}
+	defer d.Close()
+
+	var out []string
+	for {
+		e, err := d.Next()
+		if err != nil {
+			return nil, err
+		}
+		if e == nil {
+			return out, nil
+		}
+		out = append(out, e.Term)
+	}
 }
 
 // termsQuery matches documents holding any of terms in field.

@@ -132,6 +132,9 @@ type queryEnv struct {
 	jobs bleve.Index
 }
 
+// quotedLineRange matches line:>"5", which bleve's parser reads as a date.
+var quotedLineRange = regexp.MustCompile(`(^|[\s+\-(])line:[<>]=?"`)
+
 // searchRequest validates q and builds the bleve request.
 func searchRequest(q Query, env queryEnv) (*bleve.SearchRequest, error) {
 	if q.Offset < 0 || q.Offset > MaxOffset {
@@ -145,6 +148,9 @@ func searchRequest(q Query, env queryEnv) (*bleve.SearchRequest, error) {
 		limit = MaxLimit
 	}
 
+	if quotedLineRange.MatchString(q.Text) {
+		return nil, fmt.Errorf("%w: %q: line ranges take numbers without quotes, as in line:>5", ErrBadQuery, q.Text)
+	}
 	if bracketRange.MatchString(q.Text) {
 		return nil, fmt.Errorf("%w: %q: ranges in brackets ([a TO b]) are not part of this query "+
 			"syntax; write both ends, as in +line:>=5 +line:<=7", ErrBadQuery, q.Text)

@@ -439,6 +439,7 @@ func (x *extractor) installConfig(rep *Report) error {
 // would get in each other's way: the drop folder, the containerd
 // namespace and address, the API socket.
 var watchedSettings = []struct{ section, key, what string }{
+	{"ventapp", "data_dir", "data dir"},
 	{"main", "files", "drop folder"},
 	{"containerd", "namespace", "containerd namespace"},
 	{"containerd", "address", "containerd address"},

@@ -837,8 +837,9 @@ func cmdSearch(ctx context.Context, env *cliEnv, args []string) error {
 		return fmt.Errorf("%w: give a query, e.g. `ventapp search fields.query:www.example.com` "+
 			"(every line: `ventapp search line:>0`)", errUsage)
 	}
-	if *limit < 0 || *offset < 0 {
-		return fmt.Errorf("%w: --limit and --offset take numbers >= 0 (got %d and %d)", errUsage, *limit, *offset)
+	if *limit < 1 || *offset < 0 {
+		return fmt.Errorf("%w: --limit takes a number >= 1 and --offset one >= 0 (got %d and %d)",
+			errUsage, *limit, *offset)
 	}
 	c, err := env.client()
 	if err != nil {
@@ -865,7 +866,14 @@ func cmdSearch(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "%d hits, showing %d–%d\n", res.Total, *offset+1, *offset+len(res.Hits))
 	}
 	for _, h := range res.Hits {
-		fmt.Fprintf(env.stdout, "job %s  %s  %s:%d\n  %s\n", h.JobID, h.Tool, quoteName(h.File), h.Line, oneLine(h.Message, 200))
+		tool, file := h.Tool, quoteName(h.File)
+		if tool == "" {
+			tool = "-" // the job's entry in the job index is gone
+		}
+		if h.File == "" {
+			file = "-"
+		}
+		fmt.Fprintf(env.stdout, "job %s  %s  %s:%d\n  %s\n", h.JobID, tool, file, h.Line, oneLine(h.Message, 200))
 	}
 	return nil
 }

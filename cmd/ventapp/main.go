@@ -66,7 +66,7 @@ func commands() []command {
 		{"job", "show ID [--json] | cancel ID | retry ID", "Show or change one job", cmdJob},
 		{"tap", tapUsage, "Capture from NICs into rotating pcaps in the drop folder", cmdTap},
 		{"gpu", "[--json]", "List this host's NVIDIA GPUs (no daemon needed)", cmdGPU},
-		{"search", "[--json] [--limit N] [--offset N] QUERY", "Search plugin output (bleve query syntax)", cmdSearch},
+		{"search", "[--json] [--limit N] [--offset N] [--by-time] QUERY", "Search plugin output (bleve query syntax)", cmdSearch},
 		{"tui", "[--no-color] [--interval D]", "Browse status, jobs, plugins, taps and search in a terminal", cmdTUI},
 		{"status", "[--json]", "Show counters, drop folder, containerd and index health", cmdStatus},
 		{"backup", "[-o FILE|-] [--logs] [-q]", "Write a verified backup archive (through the daemon when it runs)", cmdBackup},
