@@ -400,7 +400,8 @@ func (s *Server) search(w http.ResponseWriter, r *http.Request) {
 	case "time":
 		byTime = true
 	default:
-		writeErr(w, fmt.Errorf("%w: order %q: want score (best first) or time (output order)", errBadRequest, order))
+		writeErr(w, fmt.Errorf("%w: order %q: want score (best first) or time (output order)",
+			errBadRequest, order))
 		return
 	}
 	res, err := s.e.Index().Search(r.Context(), index.Query{

@@ -90,7 +90,8 @@ func (j *jobQuery) Searcher(ctx context.Context, r bindex.IndexReader, m mapping
 	if len(others) == 0 {
 		return everyLine.Searcher(ctx, r, m, opts)
 	}
-	rest := query.NewBooleanQuery([]query.Query{everyLine}, nil, []query.Query{&termsQuery{field: fieldJobID, terms: others}})
+	rest := query.NewBooleanQuery([]query.Query{everyLine}, nil,
+		[]query.Query{&termsQuery{field: fieldJobID, terms: others}})
 	return rest.Searcher(ctx, r, m, opts)
 }
 

@@ -267,8 +267,10 @@ func TestFloatBounds(t *testing.T) {
 	}{
 		{"greater than", f(0.5), nil, &no, nil, []float64{0.5000001, 1, math.Inf(1)}, []float64{0.5, 0, -1}},
 		{"at most", nil, f(-2), nil, &yes, []float64{-2, -3, math.Inf(-1)}, []float64{-1.9999, 0}},
-		{"below (exclusive by default)", nil, f(0), nil, nil, []float64{-0.1, -5}, []float64{0, math.Copysign(0, -1)}},
-		{"zero both ways", f(math.Copysign(0, -1)), f(0), &yes, &yes, []float64{0, math.Copysign(0, -1)}, []float64{1e-300, -1e-300}},
+		{"below (exclusive by default)", nil, f(0), nil, nil,
+			[]float64{-0.1, -5}, []float64{0, math.Copysign(0, -1)}},
+		{"zero both ways", f(math.Copysign(0, -1)), f(0), &yes, &yes,
+			[]float64{0, math.Copysign(0, -1)}, []float64{1e-300, -1e-300}},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) {

@@ -149,7 +149,8 @@ func searchRequest(q Query, env queryEnv) (*bleve.SearchRequest, error) {
 	}
 
 	if quotedLineRange.MatchString(q.Text) {
-		return nil, fmt.Errorf("%w: %q: line ranges take numbers without quotes, as in line:>5", ErrBadQuery, q.Text)
+		return nil, fmt.Errorf("%w: %q: line ranges take numbers without quotes, as in line:>5",
+			ErrBadQuery, q.Text)
 	}
 	if bracketRange.MatchString(q.Text) {
 		return nil, fmt.Errorf("%w: %q: ranges in brackets ([a TO b]) are not part of this query "+

@@ -294,7 +294,8 @@ func TestEndToEnd(t *testing.T) {
 			Time time.Time `json:"time"`
 		} `json:"hits"`
 	}
-	byTime := a.mustRun("search", "--json", "--by-time", "--limit", "1000", `+file:"dns-udp.pcap" +tool:pcap-summary`)
+	byTime := a.mustRun("search", "--json", "--by-time", "--limit", "1000",
+		`+file:"dns-udp.pcap" +tool:pcap-summary`)
 	if err := json.Unmarshal([]byte(byTime), &ordered); err != nil {
 		t.Fatal(err)
 	}

@@ -59,7 +59,8 @@ func TestJobID(t *testing.T) {
 // TestSearchUsage: an empty query and negative paging are the user's
 // mistakes, named before any daemon is asked.
 func TestSearchUsage(t *testing.T) {
-	for _, args := range [][]string{{""}, {" "}, {"--limit", "-1", "a"}, {"--offset=-5", "a"}, {"--limit=0", "a"}} {
+	bad := [][]string{{""}, {" "}, {"--limit", "-1", "a"}, {"--offset=-5", "a"}, {"--limit=0", "a"}}
+	for _, args := range bad {
 		var out, errOut strings.Builder
 		env := &cliEnv{stdout: &out, stderr: &errOut, dataDir: t.TempDir()}
 		err := cmdSearch(context.Background(), env, args)
