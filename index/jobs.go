@@ -105,6 +105,12 @@ func lineJobs(r bindex.IndexReader) ([]string, error) {
 	if err != nil {
 		return nil, err
 	}
+	return dictTerms(d)
+}
+
+// dictTerms returns the terms of a field dictionary, in order, and closes
+// it.
+func dictTerms(d bindex.FieldDict) ([]string, error) {
 	defer d.Close()
 
 	var out []string

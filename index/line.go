@@ -283,13 +283,18 @@ func oneWord(s string) bool {
 	if s == "" {
 		return false
 	}
-	for i := 0; i < len(s); i++ {
-		c := s[i]
-		switch {
-		case isASCIILetter(c) || isASCIIDigit(c) || c == '_':
-		case c == '.' && i > 0 && i < len(s)-1:
-			p, n := s[i-1], s[i+1]
-			if !(isASCIILetter(p) && isASCIILetter(n) || isASCIIDigit(p) && isASCIIDigit(n)) {
+	class := func(i int) uint8 { // the word-break class of s[i] (analyze.go)
+		if s[i] >= 0x80 {
+			return wbOther
+		}
+		return wbClass[s[i]]
+	}
+	for i := range len(s) {
+		switch c := class(i); {
+		case c == wbLetter || c == wbDigit || c == wbUnder:
+		case s[i] == '.' && i > 0 && i < len(s)-1:
+			p, n := class(i-1), class(i+1)
+			if p != n || p != wbLetter && p != wbDigit {
 				return false
 			}
 		default:
@@ -298,10 +303,6 @@ func oneWord(s string) bool {
 	}
 	return true
 }
-
-func isASCIILetter(c byte) bool { return c|0x20 >= 'a' && c|0x20 <= 'z' }
-
-func isASCIIDigit(c byte) bool { return c >= '0' && c <= '9' }
 
 // storedJSON encodes flattened fields as Hit.Fields keeps them: one key
 // per dotted name, a repeated key as a list.

@@ -79,19 +79,15 @@ func (t topRange) existing(r bindex.IndexReader, field string) ([][]byte, error)
 	if err != nil {
 		return nil, err
 	}
-	defer d.Close()
-
-	var out [][]byte
-	for {
-		e, err := d.Next()
-		if err != nil {
-			return nil, err
-		}
-		if e == nil {
-			return out, nil
-		}
-		out = append(out, []byte(e.Term))
+	terms, err := dictTerms(d)
+	if err != nil {
+		return nil, err
 	}
+	out := make([][]byte, len(terms))
+	for i, term := range terms {
+		out[i] = []byte(term)
+	}
+	return out, nil
 }
 
 // rangeTerms returns the fewest prefix terms, at the shifts steppedField
