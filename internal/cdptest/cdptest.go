@@ -19,8 +19,7 @@ import (
 
 // Browser is a headless Chromium driven over the DevTools protocol on
 // --remote-debugging-pipe: JSON messages ending in a NUL byte, commands on
-// the child's fd 3 and answers on its fd 4. (A trimmed copy of the client
-// in package web's tests, which other packages cannot import.)
+// the child's fd 3 and answers on its fd 4.
 type Browser struct {
 	t       testing.TB
 	w       *os.File
@@ -124,8 +123,19 @@ func (b *Browser) readLoop(r *os.File) {
 	}
 }
 
-// Call sends one command and decodes its result into out (when not nil).
+// Call sends one command and decodes its result into out (when not nil);
+// any failure ends the test.
 func (b *Browser) Call(session, method string, params any, out any) {
+	b.t.Helper()
+	if err := b.TryCall(session, method, params, out); err != nil {
+		b.t.Fatal(err)
+	}
+}
+
+// TryCall is Call returning an error the browser answers with (such as
+// "Inspected target navigated or closed" while a page loads) instead of
+// failing; a lost or silent browser still ends the test.
+func (b *Browser) TryCall(session, method string, params any, out any) error {
 	b.t.Helper()
 	b.mu.Lock()
 	b.nextID++
@@ -145,21 +155,24 @@ func (b *Browser) Call(session, method string, params any, out any) {
 	if _, err := b.w.Write(append(data, 0)); err != nil {
 		b.t.Fatalf("devtools %s: %v", method, err)
 	}
+
 	select {
 	case m, ok := <-ch:
 		if !ok {
 			b.t.Fatalf("devtools %s: chromium went away", method)
 		}
 		if m.Error != nil {
-			b.t.Fatalf("devtools %s: %s", method, m.Error.Message)
+			return fmt.Errorf("devtools %s: %s", method, m.Error.Message)
 		}
 		if out != nil {
 			if err := json.Unmarshal(m.Result, out); err != nil {
-				b.t.Fatalf("devtools %s: %v", method, err)
+				return fmt.Errorf("devtools %s: %w", method, err)
 			}
 		}
+		return nil
 	case <-time.After(30 * time.Second):
 		b.t.Fatalf("devtools %s: no answer in 30s", method)
+		return nil
 	}
 }
 
@@ -180,7 +193,8 @@ func (b *Browser) Eval(expr string) json.RawMessage {
 	return v
 }
 
-// TryEval is Eval returning a script exception as an error.
+// TryEval is Eval returning a script exception, or the browser refusing to
+// evaluate (a page in the middle of loading), as an error.
 func (b *Browser) TryEval(expr string) (json.RawMessage, error) {
 	b.t.Helper()
 	var res struct {
@@ -194,8 +208,11 @@ func (b *Browser) TryEval(expr string) (json.RawMessage, error) {
 			} `json:"exception"`
 		} `json:"exceptionDetails"`
 	}
-	b.Call(b.session, "Runtime.evaluate", map[string]any{
+	err := b.TryCall(b.session, "Runtime.evaluate", map[string]any{
 		"expression": expr, "returnByValue": true, "awaitPromise": true}, &res)
+	if err != nil {
+		return nil, err
+	}
 	if res.ExceptionDetails != nil {
 		return nil, fmt.Errorf("evaluating %.200s: %s %s", expr, res.ExceptionDetails.Text,
 			res.ExceptionDetails.Exception.Description)
@@ -220,20 +237,27 @@ func (b *Browser) WaitFor(what, cond string) {
 
 // WaitForLong polls a JavaScript condition until it is true or limit
 // passes; on a timeout it saves a screenshot to the test's temp dir and
-// fails.
+// fails. An evaluation the browser refuses while a page loads is tried
+// again, like a false condition.
 func (b *Browser) WaitForLong(what string, limit time.Duration, cond string) {
 	b.t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), limit)
 	defer cancel()
+	var last error
 	for {
-		if v, err := b.TryEval("!!(" + cond + ")"); err == nil && string(v) == "true" {
+		v, err := b.TryEval("!!(" + cond + ")")
+		if err == nil && string(v) == "true" {
 			return
 		}
+		if err != nil {
+			last = err
+		}
+
 		select {
 		case <-ctx.Done():
 			path := b.Screenshot(filepath.Join(b.t.TempDir(), "failure.png"))
-			b.t.Fatalf("waiting for %s: timed out after %s; page text: %.800s; screenshot %s; exceptions %q",
-				what, limit, b.Text("main"), path, b.Exceptions())
+			b.t.Fatalf("waiting for %s: timed out after %s; page text: %.800s; screenshot %s; "+
+				"exceptions %q; last error %v", what, limit, b.Text("main"), path, b.Exceptions(), last)
 		case <-time.After(100 * time.Millisecond):
 		}
 	}
