@@ -60,6 +60,7 @@ func (s *Server) routes() {
 	s.mux.HandleFunc("GET /api/v1/jobs/{id}", s.getJob)
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/cancel", s.cancelJob)
 	s.mux.HandleFunc("POST /api/v1/jobs/{id}/retry", s.retryJob)
+	s.mux.HandleFunc("POST /api/v1/process", s.process)
 	s.mux.HandleFunc("GET /api/v1/search", s.search)
 	s.mux.HandleFunc("GET /metrics", s.metrics)
 	s.mux.HandleFunc("GET /api/v1/gpus", s.gpus)
@@ -169,7 +170,7 @@ func errStatus(err error) (code int, kind string) {
 	case errors.Is(err, index.ErrBadQuery), errors.Is(err, jobs.ErrBadState),
 		errors.Is(err, plugins.ErrTemplate), errors.Is(err, plugins.ErrSetting),
 		errors.Is(err, plugins.ErrNoDockerfile), errors.Is(err, errBadRequest),
-		errors.Is(err, containers.ErrArchive):
+		errors.Is(err, containers.ErrArchive), errors.Is(err, engine.ErrNotInDrop):
 		code = http.StatusBadRequest
 	case errors.Is(err, jobs.ErrBadTransition), errors.Is(err, jobs.ErrRunning), errors.Is(err, plugins.ErrExists),
 		errors.Is(err, plugins.ErrRepoConflict):
@@ -367,6 +368,38 @@ func (s *Server) jobAction(w http.ResponseWriter, r *http.Request, act func(stri
 		return
 	}
 	writeJSON(w, http.StatusOK, j)
+}
+
+// ProcessRequest asks the daemon to queue files already in the drop folder
+// for the plugins that claim them and have no job for their content yet.
+// Paths are files or folders in the drop folder; a path whose bytes are not
+// valid UTF-8 goes in RawPaths instead (base64 in JSON). Tools, when given,
+// narrows the plugins.
+type ProcessRequest struct {
+	Paths    []string `json:"paths"`
+	RawPaths [][]byte `json:"raw_paths,omitempty"`
+	Tools    []string `json:"tools,omitempty"`
+}
+
+// process answers POST /api/v1/process with one engine.ProcessResult per
+// file found.
+func (s *Server) process(w http.ResponseWriter, r *http.Request) {
+	var req ProcessRequest
+	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+		writeErr(w, fmt.Errorf("%w: want {\"paths\": [\"/drop/folder/file.pcap\"], \"tools\": [\"name\"]}: %v",
+			errBadRequest, err))
+		return
+	}
+	paths := req.Paths
+	for _, raw := range req.RawPaths {
+		paths = append(paths, string(raw))
+	}
+	res, err := s.e.Process(r.Context(), paths, req.Tools)
+	if err != nil {
+		writeErr(w, err)
+		return
+	}
+	writeJSON(w, http.StatusOK, res)
 }
 
 // gpus answers the GPU scheduler's view: devices, reservations, queue.

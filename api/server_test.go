@@ -71,6 +71,10 @@ func TestStatusCodes(t *testing.T) {
 		{"GET", "/api/v1/taps", "", 200, ""},
 		{"GET", "/api/v1/gpus", "", 200, ""},
 		{"GET", "/api/v1/plugins/builds", "", 200, ""},
+		{"POST", "/api/v1/process", "not json", 400, "paths"},
+		{"POST", "/api/v1/process", `{"paths": []}`, 400, "no path"},
+		{"POST", "/api/v1/process", `{"paths": ["/etc/hostname"]}`, 400, "/etc/hostname: outside the drop folder"},
+		{"POST", "/api/v1/process", `{"paths": ["/etc/hostname"], "tools": ["nope"]}`, 404, "nope"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.method+" "+tt.path, func(t *testing.T) {

@@ -87,12 +87,19 @@ func (e *Engine) admit(f drop.File) error {
 	if len(added) == 0 {
 		return nil
 	}
-	e.counters.filesQueued.Add(1)
-	e.log.Info("file queued", "file", f.Path, "jobs", len(added), "sha256", sum[:12])
+	e.queued(jobs.FileRecord{Path: f.Path, Size: size, SHA256: sum}, added)
+	return nil
+}
 
-	// An empty file cannot hold anything a plugin could read: fail its jobs
-	// at once with that reason instead of starting containers.
-	if size == 0 {
+// queued counts and logs the new jobs of a recorded file and wakes the
+// workers. An empty file cannot hold anything a plugin could read: its jobs
+// fail at once with that reason instead of starting containers, and queued
+// reports true.
+func (e *Engine) queued(rec jobs.FileRecord, added []jobs.Job) (emptyFile bool) {
+	e.counters.filesQueued.Add(1)
+	e.log.Info("file queued", "file", rec.Path, "jobs", len(added), "sha256", rec.SHA256[:12])
+
+	if rec.Size == 0 {
 		for _, j := range added {
 			const reason = "empty file: nothing to process"
 			if err := e.store.Reject(j.ID, reason); err != nil {
@@ -102,10 +109,10 @@ func (e *Engine) admit(f drop.File) error {
 			e.counters.jobsFailed.Add(1)
 			e.appendStatus(j, jobs.Failed, nil, reason)
 		}
-		return nil
+		return true
 	}
 	e.nudge()
-	return nil
+	return false
 }
 
 // ignoreVanished treats a file removed before it could be read as nothing

@@ -636,6 +636,70 @@ func (env *cliEnv) dropFolder(ctx context.Context) (string, error) {
 	return cfg.Files, nil
 }
 
+// cmdProcess queues files already in the drop folder (or every file
+// under a folder there) for the plugins that claim them and have not run
+// on their content: a plugin added after the captures arrived, say.
+func cmdProcess(ctx context.Context, env *cliEnv, args []string) error {
+	fs := newFlags(env, "process")
+	asJSON := fs.Bool("json", false, "print JSON")
+	tools := fs.String("tools", "", "only these plugins (comma-separated names)")
+	pos, err := parseInterspersed(fs, args)
+	if err != nil {
+		return err
+	}
+	if len(pos) == 0 {
+		return fmt.Errorf("%w: process takes one or more files or folders in the drop folder", errUsage)
+	}
+
+	var req api.ProcessRequest
+	for _, p := range pos {
+		abs, err := filepath.Abs(p)
+		if err != nil {
+			return fmt.Errorf("%s: %w", p, err)
+		}
+		if utf8.ValidString(abs) {
+			req.Paths = append(req.Paths, abs)
+		} else {
+			req.RawPaths = append(req.RawPaths, []byte(abs))
+		}
+	}
+	for t := range strings.SplitSeq(*tools, ",") {
+		if t = strings.TrimSpace(t); t != "" {
+			req.Tools = append(req.Tools, t)
+		}
+	}
+	c, err := env.client()
+	if err != nil {
+		return err
+	}
+	var res []engine.ProcessResult
+	if err := c.PostJSON(ctx, "/api/v1/process", req, &res); err != nil {
+		return err
+	}
+	if *asJSON {
+		return env.printJSON(res)
+	}
+
+	w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(w, "FILE\tJOBS\tNOTE")
+	queued := 0
+	for _, r := range res {
+		name := r.File
+		if r.FileBytes != nil {
+			name = string(r.FileBytes)
+		}
+		var ids []string
+		for _, j := range r.Jobs {
+			ids = append(ids, j.ID+" "+j.Tool)
+		}
+		queued += len(r.Jobs)
+		fmt.Fprintf(w, "%s\t%s\t%s\n", quoteName(name), orDash(strings.Join(ids, ", ")), r.Note)
+	}
+	w.Flush()
+	fmt.Fprintf(env.stdout, "%d jobs queued for %d files\n", queued, len(res))
+	return nil
+}
+
 func cmdJobs(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "jobs")
 	asJSON := fs.Bool("json", false, "print JSON")
@@ -876,4 +940,12 @@ func cmdSearch(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "job %s  %s  %s:%d\n  %s\n", h.JobID, tool, file, h.Line, oneLine(h.Message, 200))
 	}
 	return nil
+}
+
+// orDash is s, or "-" when s is empty, for table cells.
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

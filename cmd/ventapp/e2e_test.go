@@ -150,9 +150,14 @@ func (a *appliance) stop(sig syscall.Signal) {
 	a.cmd = nil
 }
 
+// command is a client command against the appliance, not yet started.
+func (a *appliance) command(args ...string) *exec.Cmd {
+	return exec.Command(a.bin, append([]string{"--config", a.config}, args...)...)
+}
+
 // run executes a client command against the appliance.
 func (a *appliance) run(args ...string) (stdout, stderr string, err error) {
-	cmd := exec.Command(a.bin, append([]string{"--config", a.config}, args...)...)
+	cmd := a.command(args...)
 	var o, e bytes.Buffer
 	cmd.Stdout, cmd.Stderr = &o, &e
 	err = cmd.Run()

@@ -62,6 +62,8 @@ func commands() []command {
 		{"images", "import FILE | list [--json] | export IMAGE... -o FILE | rm IMAGE... | pull IMAGE...",
 			"Load, list, export, remove and pull container images", cmdImages},
 		{"drop", "FILE...", "Copy files into the drop folder, atomically", cmdDrop},
+		{"process", "[--tools a,b] [--json] PATH...",
+			"Queue files already in the drop folder for plugins that have not run on them", cmdProcess},
 		{"jobs", "[--json] [--state STATE] [--tool TOOL] [--file TEXT] [--limit N]", "List jobs, newest first", cmdJobs},
 		{"job", "show ID [--json] | cancel ID | retry ID", "Show or change one job", cmdJob},
 		{"tap", tapUsage, "Capture from NICs into rotating pcaps in the drop folder", cmdTap},
