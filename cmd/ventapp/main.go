@@ -15,6 +15,8 @@ import (
 	"io"
 	"os"
 	"strings"
+
+	"github.com/ventapp/ventapp/internal/termquiet"
 )
 
 // Set at build time with -ldflags "-X main.version=… -X main.commit=…".
@@ -81,6 +83,7 @@ func commands() []command {
 }
 
 func main() {
+	termquiet.Restore()
 	env := &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
 	os.Exit(run(context.Background(), env, os.Args[1:]))
 }

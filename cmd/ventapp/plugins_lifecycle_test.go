@@ -22,6 +22,13 @@ import (
 func fakeTemplates(t *testing.T, text *string) *api.Client {
 	t.Helper()
 	sock := filepath.Join(t.TempDir(), "api.sock")
+	serveTemplates(t, sock, text)
+	return api.NewClient(sock)
+}
+
+// serveTemplates is fakeTemplates on the socket path sock.
+func serveTemplates(t *testing.T, sock string, text *string) {
+	t.Helper()
 	l, err := net.Listen("unix", sock)
 	if err != nil {
 		t.Fatal(err)
@@ -43,7 +50,6 @@ func fakeTemplates(t *testing.T, text *string) *api.Client {
 	srv := &http.Server{Handler: mux}
 	go srv.Serve(l)
 	t.Cleanup(func() { srv.Close() })
-	return api.NewClient(sock)
 }
 
 func TestConfigureWithEditor(t *testing.T) {
