@@ -139,6 +139,30 @@ func cleanupCtx(ctx context.Context) (context.Context, context.CancelFunc) {
 	return context.WithTimeout(context.WithoutCancel(ctx), cleanupTimeout)
 }
 
+// removeTask deletes task (with opts) and treats a task already gone as
+// deleted. When the task's shim goes away during the call, containerd
+// answers "ttrpc: closed": another deleter (a service's supervisor, a
+// concurrent sweep) or the shim's own exit won the race, and containerd
+// cleans up a dead shim by itself. Such a call is tried again, up to three
+// times, and a task then gone counts as deleted.
+func removeTask(ctx context.Context, task client.Task, opts ...client.ProcessDeleteOpts) error {
+	for attempt := 1; ; attempt++ {
+		_, err := task.Delete(ctx, opts...)
+		if err == nil || errdefs.IsNotFound(err) {
+			return nil
+		}
+		if attempt == 3 || !strings.Contains(err.Error(), "ttrpc: closed") {
+			return err
+		}
+
+		select {
+		case <-ctx.Done():
+			return err
+		case <-time.After(time.Duration(attempt) * 100 * time.Millisecond):
+		}
+	}
+}
+
 // wrapErr describes err from a containerd call, wrapping ErrUnavailable when
 // the daemon could not be reached. Other errors keep their errdefs category.
 func (c *Client) wrapErr(err error, format string, args ...any) error {

@@ -284,7 +284,7 @@ func (c *Client) deleteTask(ctx context.Context, task client.Task, exited bool,
 	if !exited {
 		opts = append(opts, client.WithProcessKill)
 	}
-	_, err := task.Delete(cctx, opts...)
+	err := removeTask(cctx, task, opts...)
 	if err != nil && tio != nil {
 		// Delete gave up before releasing the FIFOs; release them here.
 		tio.Cancel()
@@ -295,7 +295,7 @@ func (c *Client) deleteTask(ctx context.Context, task client.Task, exited bool,
 		w.Flush()
 	}
 
-	if err != nil && !errdefs.IsNotFound(err) {
+	if err != nil {
 		c.log.Warn("could not delete task", "container", task.ID(), "err", err)
 		return fmt.Errorf("%w: delete task %s: %w", ErrCleanup, task.ID(), err)
 	}

@@ -292,7 +292,7 @@ func (sv *Service) deleteTask(task client.Task) {
 	}
 	dctx, cancel := cleanupCtx(sv.ctx)
 	defer cancel()
-	if _, err := task.Delete(dctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+	if err := removeTask(dctx, task, client.WithProcessKill); err != nil {
 		sv.c.log.Warn("could not delete exited service task", "container", sv.spec.ID, "err", err)
 	}
 }
@@ -341,7 +341,7 @@ func (sv *Service) stopTask(ctx context.Context, task client.Task) error {
 			return err
 		}
 	}
-	if _, err := task.Delete(cctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+	if err := removeTask(cctx, task, client.WithProcessKill); err != nil {
 		return fmt.Errorf("%w: delete task of service %s: %w", ErrCleanup, sv.spec.ID, err)
 	}
 	return nil

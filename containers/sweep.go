@@ -83,7 +83,7 @@ func (c *Client) sweepContainer(ctx context.Context, id string) error {
 	case err != nil:
 		return c.wrapErr(err, "load task of container %s", id)
 	default:
-		if _, err := task.Delete(cctx, client.WithProcessKill); err != nil && !errdefs.IsNotFound(err) {
+		if err := removeTask(cctx, task, client.WithProcessKill); err != nil {
 			return c.wrapErr(err, "delete task of container %s", id)
 		}
 		c.removeFIFODir(fifos.Stdout)
