@@ -1,6 +1,7 @@
 package web
 
 import (
+	"encoding/json"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -116,6 +117,39 @@ func TestBrowser(t *testing.T) {
 		if !slices.Contains(api.called(), "POST /api/v1/jobs/000000000002/retry") {
 			t.Errorf("the API got %q, want the retry", api.called())
 		}
+	})
+
+	t.Run("plugins: run a tool on the files already dropped", func(t *testing.T) {
+		b.SetT(t)
+		b.Navigate(srv.URL + "/#/plugins")
+		b.WaitFor("two plugins", `document.querySelectorAll('#plugins-body tr').length === 2`)
+		acts := func(tool string) string {
+			var s string
+			json.Unmarshal(b.Eval(`[...document.querySelectorAll('#plugins-body button[data-tool="`+tool+
+				`"]')].map(b => b.dataset.act).join(' ')`), &s)
+			return s
+		}
+		if got := acts("zeek"); got != "build process enable disable" {
+			t.Errorf("actions of a tool that takes files: %q", got)
+		}
+		if got := acts("kibana"); got != "build start stop enable disable" {
+			t.Errorf("actions of a service tool: %q", got)
+		}
+
+		b.Eval(`document.querySelector('#plugins-body button[data-tool="zeek"][data-act="process"]').click()`)
+		b.WaitFor("the answer", `document.getElementById('plugins-msg').textContent.includes('jobs queued')`)
+		if got := b.Text("#plugins-msg"); !strings.HasPrefix(got,
+			"zeek: 2 jobs queued for 2 files already in the drop folder") {
+			t.Errorf("message %q", got)
+		}
+		api.mu.Lock()
+		sent := api.process
+		api.mu.Unlock()
+		if len(sent) != 2 || !slices.Equal(sent[0], []string{"/srv/drop"}) || !slices.Equal(sent[1], []string{"zeek"}) {
+			t.Errorf("POST /api/v1/process got paths and tools %q, want the drop folder and zeek", sent)
+		}
+		b.Eval(`[...document.querySelectorAll('#plugins-msg a')].find(a => a.textContent === 'its jobs').click()`)
+		b.WaitFor("the tool's jobs", `document.querySelector('#jobs-filter input[name=tool]')?.value === 'zeek'`)
 	})
 
 	t.Run("upload", func(t *testing.T) {

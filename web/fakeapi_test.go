@@ -19,6 +19,8 @@ type fakeAPI struct {
 	mu    sync.Mutex
 	calls []string
 	taps  bool // whether /api/v1/taps exists
+
+	process [][]string // the paths and tools of each POST /api/v1/process
 }
 
 func (f *fakeAPI) called() []string {
@@ -109,8 +111,22 @@ func (f *fakeAPI) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		write(404, map[string]string{"error": "job " + id + ": not found"})
 	case p == "/api/v1/plugins":
-		write(200, []*plugins.Plugin{{Name: "zeek", LinkName: "zeek", Image: "ventapp/zeek:latest",
+		zeek := &plugins.Plugin{Name: "zeek", LinkName: "zeek", Image: "ventapp/zeek:latest",
+			Enabled: true, Built: true}
+		zeek.Settings.ExtTypes = []string{"pcap", "pcapng"}
+		write(200, []*plugins.Plugin{zeek, {Name: "kibana", LinkName: "kibana", Image: "ventapp/kibana:latest",
 			Enabled: true, Built: true}})
+	case p == "/api/v1/process":
+		var req struct{ Paths, Tools []string }
+		json.NewDecoder(r.Body).Decode(&req)
+		f.mu.Lock()
+		f.process = append(f.process, req.Paths, req.Tools)
+		f.mu.Unlock()
+		write(200, []engine.ProcessResult{
+			{File: "/srv/drop/old.pcap", Jobs: []jobs.Job{{ID: "000000000010", Tool: "zeek"}}},
+			{File: "/srv/drop/older.pcap", Jobs: []jobs.Job{{ID: "000000000011", Tool: "zeek"}}},
+			{File: "/srv/drop/dns.pcap", Note: "already has a job from zeek for this content"},
+		})
 	case strings.HasPrefix(p, "/api/v1/plugins/"):
 		write(200, map[string]string{"name": "zeek"})
 	case p == "/api/v1/search":

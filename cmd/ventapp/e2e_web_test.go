@@ -244,6 +244,23 @@ func TestWebEndToEnd(t *testing.T) {
 	b.SetT(t)
 	list = w.waitSettled(len(dropped)+1, time.Minute)
 
+	// Every file in the drop folder has its job: asking the plugin to run
+	// on the dropped files from the plugins page queues nothing more.
+	t.Run("run a plugin on the dropped files", func(t *testing.T) {
+		b.SetT(t)
+		b.Navigate(w.base + "/#/plugins")
+		sel := `#plugins-body button[data-tool="pcap-summary"][data-act="process"]`
+		b.WaitFor("the plugin's button", `document.querySelector('`+sel+`')`)
+		b.Eval(`document.querySelector('` + sel + `').click()`)
+		b.WaitFor("the answer", `document.getElementById('plugins-msg').textContent.includes('jobs queued')`)
+		if got := b.Text("#plugins-msg"); !strings.HasPrefix(got, "pcap-summary: 0 jobs queued for 0 files") {
+			t.Errorf("message %q", got)
+		}
+		if n := len(w.jobs()); n != len(dropped)+1 {
+			t.Errorf("%d jobs after asking, want %d", n, len(dropped)+1)
+		}
+	})
+
 	t.Run("no token: 401 and nothing changes", func(t *testing.T) {
 		var failed jobs.Job
 		for _, j := range list {

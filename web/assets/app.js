@@ -403,8 +403,9 @@ async function jobAction(id, act) {
 
 const PLUGIN_DOING = {
   build: 'building…', start: 'starting…', stop: 'stopping…', update: 'updating…',
-  enable: 'enabling…', disable: 'disabling…',
+  enable: 'enabling…', disable: 'disabling…', process: 'queueing…',
 };
+const PLUGIN_LABEL = { process: 'run on dropped files' };
 const PLUGIN_DONE = {
   build: 'built', start: 'started', stop: 'stopped', update: 'updated', enable: 'enabled', disable: 'disabled',
 };
@@ -446,17 +447,30 @@ function pluginsPage(main, _parts, _q, gen) {
         'data-act': act, 'data-tool': p.name,
         disabled: busy.has(p.name) || (act === 'enable' && p.enabled) || (act === 'disable' && !p.enabled),
         onclick: () => pluginAction(p.name, act),
-      }, busy.has(p.name) && busy.get(p.name) === act ? PLUGIN_DOING[act] : act))))));
+      }, busy.has(p.name) && busy.get(p.name) === act ? PLUGIN_DOING[act] : (PLUGIN_LABEL[act] || act)))))));
   };
 
-  // A service tool (no file types) can be started and stopped; a tool from
-  // a git repository can be updated.
+  // A service tool (no file types) can be started and stopped; a tool that
+  // takes files can be run on the files already in the drop folder; a tool
+  // from a git repository can be updated.
   function pluginActions(p) {
     const acts = ['build'];
     if (!((p.settings && p.settings.ext_types) || []).length) acts.push('start', 'stop');
+    else acts.push('process');
     if (p.repo_url) acts.push('update');
     acts.push('enable', 'disable');
     return acts;
+  }
+
+  // processDropped queues the files already in the drop folder that the
+  // tool claims and has not run on, and says how many jobs that made.
+  async function processDropped(name) {
+    const s = await api('GET', '/api/v1/status');
+    const res = (await api('POST', '/api/v1/process', { paths: [s.drop.folder], tools: [name] })) || [];
+    const queued = res.reduce((n, r) => n + ((r.jobs && r.jobs.length) || 0), 0);
+    const files = res.filter((r) => r.jobs && r.jobs.length).length;
+    fill('plugins-msg', el('span', { class: 'ok' }, name + ': ' + queued + ' jobs queued for ' + files +
+      ' files already in the drop folder'), ' · ', el('a', { href: hashFor('jobs', { tool: name }) }, 'its jobs'));
   }
 
   async function pluginAction(name, act) {
@@ -464,8 +478,12 @@ function pluginsPage(main, _parts, _q, gen) {
     fill('plugins-msg', el('span', { class: 'muted' }, PLUGIN_DOING[act] + ' ' + name));
     await load();
     try {
-      await api('POST', '/api/v1/plugins/' + encodeURIComponent(name) + '/' + act);
-      fill('plugins-msg', el('span', { class: 'ok' }, name + ': ' + PLUGIN_DONE[act]));
+      if (act === 'process') {
+        await processDropped(name);
+      } else {
+        await api('POST', '/api/v1/plugins/' + encodeURIComponent(name) + '/' + act);
+        fill('plugins-msg', el('span', { class: 'ok' }, name + ': ' + PLUGIN_DONE[act]));
+      }
     } catch (e) {
       fill('plugins-msg', el('span', { class: 'error' }, name + ': ' + act + ' failed: ' + e.message));
     }
