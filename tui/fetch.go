@@ -1,8 +1,11 @@
 package tui
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/url"
@@ -28,6 +31,10 @@ type Client interface {
 
 // requestTimeout bounds one refresh or action.
 const requestTimeout = 10 * time.Second
+
+// processTimeout bounds a request to run a plugin on the files already
+// dropped: the daemon hashes the files it has not recorded yet.
+const processTimeout = 10 * time.Minute
 
 // Page sizes.
 const (
@@ -151,6 +158,38 @@ func search(c Client, text string, offset int) tea.Cmd {
 }
 
 // act sends one state-changing request; done says what happened on success.
+// processDropped asks the daemon to run tool on the files already in the
+// drop folder that it claims and has not run on.
+func processDropped(c Client, tool string) tea.Cmd {
+	return func() tea.Msg {
+		ctx, cancel := context.WithTimeout(context.Background(), processTimeout)
+		defer cancel()
+
+		var s engine.Status
+		if err := c.Do(ctx, http.MethodGet, "/api/v1/status", nil, nil, &s); err != nil {
+			return actionMsg{err: err}
+		}
+		body, err := json.Marshal(api.ProcessRequest{Paths: []string{s.Drop.Folder}, Tools: []string{tool}})
+		if err != nil {
+			return actionMsg{err: err}
+		}
+		var res []engine.ProcessResult
+		if err := c.Do(ctx, http.MethodPost, "/api/v1/process", nil, bytes.NewReader(body), &res); err != nil {
+			return actionMsg{err: err}
+		}
+
+		queued, files := 0, 0
+		for _, r := range res {
+			if len(r.Jobs) > 0 {
+				queued += len(r.Jobs)
+				files++
+			}
+		}
+		return actionMsg{done: fmt.Sprintf("%s: %d jobs queued for %d files already in the drop folder",
+			tool, queued, files)}
+	}
+}
+
 func act(c Client, method, path, done string) tea.Cmd {
 	return func() tea.Msg {
 		ctx, cancel := context.WithTimeout(context.Background(), requestTimeout)

@@ -412,6 +412,12 @@ func (m *Model) actions() []action {
 					return act(m.c, http.MethodPost, path, done)
 				}})
 			}
+			if len(m.pluginList[c].Settings.ExtTypes) > 0 {
+				out = append(out, action{"p", "run " + name + " on the dropped files", func(m *Model) tea.Cmd {
+					m.setFlash("queueing the dropped files for "+name+"…", false)
+					return processDropped(m.c, name)
+				}})
+			}
 		}
 	case scrTaps:
 		if c := m.cursor[scrTaps]; c < len(m.taps) {

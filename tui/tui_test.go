@@ -33,6 +33,8 @@ type fakeDaemon struct {
 	taps  bool
 	srv   *httptest.Server
 	sock  string
+
+	process []api.ProcessRequest
 }
 
 func startFake(t *testing.T, taps bool) *fakeDaemon {
@@ -111,8 +113,18 @@ func (f *fakeDaemon) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		write(404, api.Error{Error: "job " + id + ": not found"})
 	case p == "/api/v1/plugins":
-		write(200, []*plugins.Plugin{{Name: "zeek", Image: "ventapp/zeek", Built: true, Enabled: true},
+		zeek := &plugins.Plugin{Name: "zeek", Image: "ventapp/zeek", Built: true, Enabled: true}
+		zeek.Settings.ExtTypes = []string{"pcap"}
+		write(200, []*plugins.Plugin{zeek,
 			{Name: "pcap-stats", Image: "ventapp/pcap-stats", BuildError: "step 3: exit 1"}})
+	case p == "/api/v1/process":
+		var req api.ProcessRequest
+		json.NewDecoder(r.Body).Decode(&req)
+		f.mu.Lock()
+		f.process = append(f.process, req)
+		f.mu.Unlock()
+		write(200, []engine.ProcessResult{{File: "/srv/drop/old.pcap", Jobs: []jobs.Job{{ID: "000000000009"}}},
+			{File: "/srv/drop/dns.pcap", Note: "already has a job from zeek for this content"}})
 	case strings.HasPrefix(p, "/api/v1/plugins/"):
 		write(200, map[string]string{})
 	case p == "/api/v1/search":
@@ -292,6 +304,21 @@ func TestMenu(t *testing.T) {
 	mustContain(t, screenOf(t, m), "pcap-stats: built")
 	if !slices.Contains(f.called(), "POST /api/v1/plugins/pcap-stats/build") {
 		t.Fatalf("calls %q", f.called())
+	}
+	press(t, m, "ctrl+x")
+	if s := screenOf(t, m); !strings.Contains(s, "build pcap-stats") || strings.Contains(s, "run pcap-stats") {
+		t.Errorf("menu of a plugin without file types:\n%s", s)
+	}
+	press(t, m, "q", "up", "ctrl+x")
+	mustContain(t, screenOf(t, m), "run zeek on the dropped files  [p]")
+	press(t, m, "q", "p")
+	mustContain(t, screenOf(t, m), "zeek: 1 jobs queued for 1 files already in the drop folder")
+	f.mu.Lock()
+	sent := f.process
+	f.mu.Unlock()
+	if len(sent) != 1 || !slices.Equal(sent[0].Paths, []string{"/srv/drop"}) ||
+		!slices.Equal(sent[0].Tools, []string{"zeek"}) {
+		t.Errorf("process requests %+v, want the drop folder for zeek", sent)
 	}
 	if !press(t, m, "ctrl+x", "up", "enter") {
 		t.Fatal("the menu's last item does not quit")
