@@ -680,10 +680,23 @@ func cmdProcess(ctx context.Context, env *cliEnv, args []string) error {
 		return env.printJSON(res)
 	}
 
+	// A row per file that got jobs; the others, which can be thousands in
+	// a big drop folder, are counted by what was said about them.
 	w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(w, "FILE\tJOBS\tNOTE")
-	queued := 0
+	queued, files := 0, 0
+	var notes []string
+	noted := map[string]int{}
 	for _, r := range res {
+		if len(r.Jobs) == 0 {
+			if noted[r.Note] == 0 {
+				notes = append(notes, r.Note)
+			}
+			noted[r.Note]++
+			continue
+		}
+		if files == 0 {
+			fmt.Fprintln(w, "FILE\tJOBS\tNOTE")
+		}
 		name := r.File
 		if r.FileBytes != nil {
 			name = string(r.FileBytes)
@@ -693,10 +706,14 @@ func cmdProcess(ctx context.Context, env *cliEnv, args []string) error {
 			ids = append(ids, j.ID+" "+j.Tool)
 		}
 		queued += len(r.Jobs)
-		fmt.Fprintf(w, "%s\t%s\t%s\n", quoteName(name), orDash(strings.Join(ids, ", ")), r.Note)
+		files++
+		fmt.Fprintf(w, "%s\t%s\t%s\n", quoteName(name), strings.Join(ids, ", "), r.Note)
 	}
 	w.Flush()
-	fmt.Fprintf(env.stdout, "%d jobs queued for %d files\n", queued, len(res))
+	fmt.Fprintf(env.stdout, "%d jobs queued for %d files\n", queued, files)
+	for _, n := range notes {
+		fmt.Fprintf(env.stdout, "%d files not queued: %s\n", noted[n], n)
+	}
 	return nil
 }
 
@@ -940,12 +957,4 @@ func cmdSearch(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "job %s  %s  %s:%d\n  %s\n", h.JobID, tool, file, h.Line, oneLine(h.Message, 200))
 	}
 	return nil
-}
-
-// orDash is s, or "-" when s is empty, for table cells.
-func orDash(s string) string {
-	if s == "" {
-		return "-"
-	}
-	return s
 }

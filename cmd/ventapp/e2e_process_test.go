@@ -23,12 +23,12 @@ func TestProcessEarlyCaptures(t *testing.T) {
 	a := newAppliance(t, bin, d)
 	a.start()
 
-	src := filepath.Join(pcapDir, "dns-udp.pcap")
-	early := strings.TrimSpace(a.mustRun("drop", src))
+	early := strings.TrimSpace(a.mustRun("drop", filepath.Join(pcapDir, "dns-udp.pcap")))
+	second := strings.TrimSpace(a.mustRun("drop", filepath.Join(pcapDir, "http-get.pcap")))
 	waitFor(t, 30*time.Second, func() bool {
 		var s engine.Status
 		json.Unmarshal([]byte(a.mustRun("status", "--json")), &s)
-		return s.Counters["files_ignored"] >= 1
+		return s.Counters["files_ignored"] >= 2
 	})
 	a.mustRun("plugins", "add", plugin)
 	time.Sleep(time.Second)
@@ -72,13 +72,30 @@ func TestProcessEarlyCaptures(t *testing.T) {
 	}
 	a.waitSearch("+fields.query:www.tcpdump.org", "dns-udp.pcap")
 
-	// The whole drop folder again: nothing new to do, and the table says so.
+	// The whole drop folder: the other capture gets its job, the first
+	// is counted as done already.
 	table := a.mustRun("process", a.drop)
-	if !strings.Contains(table, "already has a job from pcap-summary") ||
-		!strings.Contains(table, "0 jobs queued for 1 files") {
-		t.Errorf("second process:\n%s", table)
+	for _, want := range []string{"FILE", second, "pcap-summary", "1 jobs queued for 1 files\n",
+		"1 files not queued: already has a job from pcap-summary for this content"} {
+		if !strings.Contains(table, want) {
+			t.Errorf("process of the drop folder lacks %q:\n%s", want, table)
+		}
 	}
-	if n := len(a.jobs()); n != 1 {
-		t.Errorf("%d jobs after asking twice, want 1", n)
+	list = a.waitSettled(2, 2*time.Minute)
+	for _, j := range list {
+		if j.State != jobs.Done {
+			t.Errorf("job %s of %s: %s %s", j.ID, j.File, j.State, j.Reason)
+		}
+	}
+	a.waitSearch("fields.type:http", "http-get.pcap")
+
+	// Once more: nothing new to do.
+	table = a.mustRun("process", a.drop)
+	if !strings.Contains(table, "0 jobs queued for 0 files\n"+
+		"2 files not queued: already has a job from pcap-summary for this content") {
+		t.Errorf("third process:\n%s", table)
+	}
+	if n := len(a.jobs()); n != 2 {
+		t.Errorf("%d jobs after asking three times, want 2", n)
 	}
 }
