@@ -173,6 +173,7 @@ func errStatus(err error) (code int, kind string) {
 		errors.Is(err, containers.ErrArchive), errors.Is(err, engine.ErrNotInDrop):
 		code = http.StatusBadRequest
 	case errors.Is(err, jobs.ErrBadTransition), errors.Is(err, jobs.ErrRunning), errors.Is(err, plugins.ErrExists),
+		errors.Is(err, engine.ErrToolNotReady),
 		errors.Is(err, plugins.ErrRepoConflict):
 		code = http.StatusConflict
 	case errors.Is(err, engine.ErrContainerdDown):
@@ -396,6 +397,14 @@ func (s *Server) process(w http.ResponseWriter, r *http.Request) {
 	}
 	res, err := s.e.Process(r.Context(), paths, req.Tools)
 	if err != nil {
+		queued := 0
+		for _, r := range res {
+			queued += len(r.Jobs)
+		}
+		if queued > 0 {
+			err = fmt.Errorf("%w (%d jobs were queued before this; `ventapp jobs --state queued` lists them)",
+				err, queued)
+		}
 		writeErr(w, err)
 		return
 	}

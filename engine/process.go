@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -17,10 +18,16 @@ import (
 	"github.com/ventapp/ventapp/plugins"
 )
 
-// ErrNotInDrop marks a path given to Process that is not a file or folder
-// the drop watcher would hand on: outside the drop folder, a symbolic
-// link, or a name it ignores.
-var ErrNotInDrop = errors.New("not a watched path in the drop folder")
+var (
+	// ErrNotInDrop marks a path given to Process that is not a file or
+	// folder the drop watcher would hand on: outside the drop folder,
+	// through a symbolic link, or a name it ignores.
+	ErrNotInDrop = errors.New("not a watched path in the drop folder")
+
+	// ErrToolNotReady marks a tool named to Process that is disabled or
+	// not built, so it would not run.
+	ErrToolNotReady = errors.New("tool would not run")
+)
 
 // ProcessResult says what Process did with one file.
 type ProcessResult struct {
@@ -45,17 +52,20 @@ type ProcessResult struct {
 // unbuilt. Each path is a file or a folder (walked like the watcher walks
 // it: no symbolic links, no ignored names) inside the drop folder. tools,
 // when not empty, narrows the plugins to those names; each must be
-// installed.
+// installed, enabled and built.
 //
 // Every path and tool is checked before anything is queued, so a bad one
-// changes nothing. A file whose content a plugin already has a job for
-// (in any state) gets no second job from that plugin; RetryJob runs one
-// again.
+// changes nothing. The files are handled in path order, each once. A file
+// that cannot be read, or that changed within the drop quiet period (still
+// being written: the watcher queues it when it settles), gets a note and
+// no job. A file whose content a plugin already has a job for (in any
+// state) gets no second job from that plugin; RetryJob runs one again.
+//
+// When the job store fails part way, the results so far come back with
+// the error: their jobs stay queued.
 func (e *Engine) Process(ctx context.Context, paths, tools []string) ([]ProcessResult, error) {
-	for _, name := range tools {
-		if _, err := e.reg.Get(name); err != nil {
-			return nil, err
-		}
+	if err := e.checkTools(tools); err != nil {
+		return nil, err
 	}
 	if len(paths) == 0 {
 		return nil, fmt.Errorf("process: no path given: %w", ErrNotInDrop)
@@ -69,6 +79,8 @@ func (e *Engine) Process(ctx context.Context, paths, tools []string) ([]ProcessR
 		}
 		files = append(files, found...)
 	}
+	slices.Sort(files)
+	files = slices.Compact(files)
 
 	out := make([]ProcessResult, 0, len(files))
 	for _, path := range files {
@@ -77,51 +89,107 @@ func (e *Engine) Process(ctx context.Context, paths, tools []string) ([]ProcessR
 		}
 		res, err := e.processFile(ctx, path, tools)
 		if err != nil {
-			return out, fmt.Errorf("process %s: %w", path, err)
+			return out, fmt.Errorf("process %s: %w", showPath(path), err)
 		}
 		out = append(out, res)
 	}
 	return out, nil
 }
 
+// checkTools refuses tool names that are empty, unknown, disabled or not
+// built.
+func (e *Engine) checkTools(tools []string) error {
+	for _, name := range tools {
+		if strings.TrimSpace(name) == "" {
+			return fmt.Errorf("process: an empty tool name: %w", plugins.ErrNotFound)
+		}
+		p, err := e.reg.Get(name)
+		if err != nil {
+			return fmt.Errorf("process: tool %s: %w", strconv.Quote(name), err)
+		}
+		switch {
+		case !p.Enabled:
+			return fmt.Errorf("process: tool %s is disabled (ventapp plugins enable %s): %w",
+				name, name, ErrToolNotReady)
+		case !p.Built:
+			return fmt.Errorf("process: tool %s is not built (ventapp plugins build %s): %w",
+				name, name, ErrToolNotReady)
+		}
+	}
+	return nil
+}
+
+// showPath is path as text safe for one line of a message: quoted when it
+// holds control characters or bytes that are not UTF-8.
+func showPath(path string) string {
+	if q := strconv.Quote(path); q[1:len(q)-1] != path {
+		return q
+	}
+	return path
+}
+
+// pathErr describes a failed file system call on one line, the path
+// shown by showPath; the cause stays wrapped.
+func pathErr(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) {
+		return fmt.Errorf("process %s: %s: %w", showPath(pe.Path), pe.Op, pe.Err)
+	}
+	return fmt.Errorf("process: %w", err)
+}
+
 // dropFiles checks that p is a file or folder the watcher would hand on
 // and returns the regular files at or under it, in lexical order.
 func (e *Engine) dropFiles(p string) ([]string, error) {
+	if strings.IndexByte(p, 0) >= 0 {
+		return nil, fmt.Errorf("process %s: the path holds a NUL byte: %w", showPath(p), ErrNotInDrop)
+	}
 	if !filepath.IsAbs(p) {
-		return nil, fmt.Errorf("process %q: the path must be absolute: %w", p, ErrNotInDrop)
+		return nil, fmt.Errorf("process %s: the path must be absolute: %w", showPath(p), ErrNotInDrop)
 	}
 	p = filepath.Clean(p)
 	root := filepath.Clean(e.cfg.Files)
 	rel, err := filepath.Rel(root, p)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return nil, fmt.Errorf("process %s: outside the drop folder %s: %w", p, root, ErrNotInDrop)
+		return nil, fmt.Errorf("process %s: outside the drop folder %s: %w", showPath(p), root, ErrNotInDrop)
 	}
+
+	// The watcher follows no symbolic link, so none may stand between the
+	// drop folder and the path, or be the path.
 	if rel != "." {
+		at := root
 		for comp := range strings.SplitSeq(rel, "/") {
 			if drop.Ignored(comp) {
-				return nil, fmt.Errorf("process %s: the drop watcher ignores %q: %w", p, comp, ErrNotInDrop)
+				return nil, fmt.Errorf("process %s: the drop watcher ignores %s: %w",
+					showPath(p), strconv.Quote(comp), ErrNotInDrop)
+			}
+			at = filepath.Join(at, comp)
+			fi, err := os.Lstat(at)
+			if err != nil {
+				return nil, pathErr(err)
+			}
+			if fi.Mode()&fs.ModeSymlink != 0 {
+				return nil, fmt.Errorf("process %s: %s is a symbolic link (the watcher does not follow them): %w",
+					showPath(p), showPath(at), ErrNotInDrop)
 			}
 		}
 	}
 
 	fi, err := os.Lstat(p)
 	if err != nil {
-		return nil, fmt.Errorf("process: %w", err)
+		return nil, pathErr(err)
 	}
 	switch {
-	case fi.Mode()&fs.ModeSymlink != 0:
-		return nil, fmt.Errorf("process %s: a symbolic link (the watcher does not follow them): %w",
-			p, ErrNotInDrop)
 	case fi.Mode().IsRegular():
 		return []string{p}, nil
 	case !fi.IsDir():
-		return nil, fmt.Errorf("process %s: not a regular file or folder: %w", p, ErrNotInDrop)
+		return nil, fmt.Errorf("process %s: not a regular file or folder: %w", showPath(p), ErrNotInDrop)
 	}
 
 	var files []string
 	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
-			return fmt.Errorf("process: %w", err)
+			return pathErr(err)
 		}
 		if path != p && drop.Ignored(d.Name()) {
 			if d.IsDir() {
@@ -138,7 +206,8 @@ func (e *Engine) dropFiles(p string) ([]string, error) {
 }
 
 // processFile queues path for the plugins that claim it (narrowed to
-// tools) and lack a job for its content.
+// tools) and lack a job for its content. Only a failing job store is an
+// error; a file that cannot be processed now gets a note.
 func (e *Engine) processFile(ctx context.Context, path string, tools []string) (ProcessResult, error) {
 	res := ProcessResult{File: path}
 	if !utf8.ValidString(path) {
@@ -154,7 +223,7 @@ func (e *Engine) processFile(ctx context.Context, path string, tools []string) (
 	if len(names) == 0 {
 		res.Note = "no enabled, built plugin claims it"
 		if len(tools) > 0 {
-			res.Note = "none of " + strings.Join(tools, ", ") + " claims it (or they are disabled or unbuilt)"
+			res.Note = "not claimed by " + strings.Join(tools, ", ")
 		}
 		return res, nil
 	}
@@ -173,41 +242,28 @@ func (e *Engine) processFile(ctx context.Context, path string, tools []string) (
 	}
 	defer e.inflight.Delete(path)
 
-	fi, err := statFile(path)
-	if err != nil {
-		if errors.Is(err, fs.ErrNotExist) {
-			res.Note = "removed before it could be queued"
-			return res, nil
-		}
-		return res, err
+	rec, note := e.settledRecord(path)
+	if note != "" {
+		res.Note = note
+		return res, nil
 	}
-	rec, known, err := e.store.File(path)
+	missing, err := e.store.MissingTools(path, rec.SHA256, names)
 	if err != nil {
 		return res, err
 	}
-	if !known || rec.Size != fi.Size() || !rec.ModTime.Equal(fi.ModTime()) {
-		// Unknown or changed since it was recorded: the watcher has not
-		// admitted this content yet, so hash it here.
-		sum, size, err := drop.HashFile(path)
-		if err != nil {
-			return res, err
-		}
-		rec = jobs.FileRecord{Path: path, Size: size, ModTime: fi.ModTime(), SHA256: sum}
-	}
-	rec.SeenAt = time.Now()
-
-	added, err := e.store.AddFile(rec, names)
-	if err != nil {
-		return res, err
-	}
-	if len(added) == 0 {
+	if len(missing) == 0 {
 		res.Note = "already has a job from " + strings.Join(names, ", ") + " for this content"
 		return res, nil
+	}
+
+	rec.SeenAt = time.Now()
+	added, err := e.store.AddFile(rec, missing)
+	if err != nil {
+		return res, err
 	}
 	if e.queued(rec, added) {
 		res.Note = "empty file: its jobs failed at once"
 	}
-
 	for _, j := range added {
 		if now, err := e.store.Get(j.ID); err == nil {
 			j = now
@@ -215,4 +271,39 @@ func (e *Engine) processFile(ctx context.Context, path string, tools []string) (
 		res.Jobs = append(res.Jobs, j)
 	}
 	return res, nil
+}
+
+// settledRecord returns the record of the file at path as it is now,
+// hashing it only when it changed since it was last recorded, or a note
+// saying why it cannot be queued now.
+func (e *Engine) settledRecord(path string) (jobs.FileRecord, string) {
+	fi, err := os.Lstat(path)
+	switch {
+	case errors.Is(err, fs.ErrNotExist):
+		return jobs.FileRecord{}, "removed before it could be queued"
+	case err != nil:
+		return jobs.FileRecord{}, "cannot be read: " + err.Error()
+	case !fi.Mode().IsRegular():
+		return jobs.FileRecord{}, "no longer a regular file"
+	}
+
+	// Written in place within the quiet period: still being written, as
+	// far as the watcher can tell. A time in the future is not that.
+	if age := time.Since(fi.ModTime()); age > -time.Second && age < e.cfg.QuietPeriod {
+		return jobs.FileRecord{}, fmt.Sprintf("changed less than %s ago, so may still be written; "+
+			"the watcher queues it when it settles", e.cfg.QuietPeriod)
+	}
+
+	rec, known, err := e.store.File(path)
+	if err == nil && known && rec.Size == fi.Size() && rec.ModTime.Equal(fi.ModTime()) {
+		return rec, ""
+	}
+	sum, size, err := drop.HashFile(path)
+	if err != nil {
+		if errors.Is(err, fs.ErrNotExist) {
+			return jobs.FileRecord{}, "removed before it could be queued"
+		}
+		return jobs.FileRecord{}, "cannot be read: " + err.Error()
+	}
+	return jobs.FileRecord{Path: path, Size: size, ModTime: fi.ModTime(), SHA256: sum}, ""
 }

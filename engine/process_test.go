@@ -6,6 +6,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -51,10 +52,19 @@ func TestProcessFilesAlreadyDropped(t *testing.T) {
 		t.Fatalf("a file recorded before the plugin was added got a job by itself: %+v", list)
 	}
 
-	outside := filepath.Join(t.TempDir(), "x.late")
+	outsideDir := t.TempDir()
+	outside := filepath.Join(outsideDir, "x.late")
 	os.WriteFile(outside, []byte("x"), 0o644)
 	link := filepath.Join(te.drop, "link.late")
 	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+	// A linked folder, named as the plugin's folder, leads outside.
+	if err := os.Symlink(outsideDir, filepath.Join(te.drop, "linked")); err != nil {
+		t.Fatal(err)
+	}
+	te.addPlugin("off", `echo off`, "ext_types = .late")
+	if err := te.SetEnabled("off", false); err != nil {
 		t.Fatal(err)
 	}
 	bad := []struct {
@@ -67,6 +77,13 @@ func TestProcessFilesAlreadyDropped(t *testing.T) {
 		{"outside", []string{old, outside}, nil, ErrNotInDrop, "outside the drop folder"},
 		{"relative", []string{"old one.late"}, nil, ErrNotInDrop, "absolute"},
 		{"symlink", []string{old, link}, nil, ErrNotInDrop, "symbolic link"},
+		{"through a linked folder", []string{filepath.Join(te.drop, "linked", "x.late")}, nil,
+			ErrNotInDrop, "linked is a symbolic link"},
+		{"a linked folder", []string{filepath.Join(te.drop, "linked")}, nil, ErrNotInDrop, "symbolic link"},
+		{"NUL", []string{old + "\x00"}, nil, ErrNotInDrop, "NUL"},
+		{"newline in a name", []string{filepath.Join(te.drop, "a\nb")}, nil, fs.ErrNotExist, `a\nb`},
+		{"disabled tool", []string{old}, []string{"off"}, ErrToolNotReady, "off is disabled"},
+		{"empty tool name", []string{old}, []string{" "}, plugins.ErrNotFound, "empty tool name"},
 		{"ignored", []string{filepath.Join(te.drop, "sub", ".hidden")}, nil, ErrNotInDrop, `".hidden"`},
 		{"missing", []string{old, filepath.Join(te.drop, "gone.late")}, nil, fs.ErrNotExist, "gone.late"},
 		{"unknown tool", []string{old}, []string{"late", "nope"}, plugins.ErrNotFound, "nope"},
@@ -87,9 +104,17 @@ func TestProcessFilesAlreadyDropped(t *testing.T) {
 		t.Fatalf("a refused request queued jobs: %+v", list)
 	}
 
-	res, err := te.Process(ctx, []string{te.drop}, nil)
+	// Overlapping paths: each file once, in path order.
+	res, err := te.Process(ctx, []string{te.drop, old, filepath.Join(te.drop, "sub")}, []string{"late"})
 	if err != nil {
 		t.Fatal(err)
+	}
+	var files []string
+	for _, r := range res {
+		files = append(files, r.File)
+	}
+	if !slices.IsSorted(files) || len(slices.Compact(slices.Clone(files))) != len(files) {
+		t.Errorf("files not in path order or not once each: %q", files)
 	}
 	got := map[string]ProcessResult{}
 	for _, r := range res {
@@ -98,7 +123,7 @@ func TestProcessFilesAlreadyDropped(t *testing.T) {
 	if _, ok := got[filepath.Join(te.drop, "sub", ".hidden", "skipped.late")]; ok {
 		t.Error("a file under a dot-folder was processed")
 	}
-	if r := got[filepath.Join(te.drop, "other.txt")]; len(r.Jobs) != 0 || !strings.Contains(r.Note, "no enabled") {
+	if r := got[filepath.Join(te.drop, "other.txt")]; len(r.Jobs) != 0 || r.Note != "not claimed by late" {
 		t.Errorf("unclaimed file: %+v", r)
 	}
 	if r := got[filepath.Join(te.drop, "new.late")]; len(r.Jobs) != 0 || !strings.Contains(r.Note, "already") {
@@ -134,9 +159,19 @@ func TestProcessFilesAlreadyDropped(t *testing.T) {
 		t.Errorf("%d results for a file and a folder of two files, want 3: %+v", len(res), res)
 	}
 
-	// New content at a known path is new work for Process too, even
-	// before the watcher has seen it settle.
+	// A file written in place just now may still be being written: it
+	// waits for the watcher. Once still for the quiet period, its new
+	// content is new work for Process too.
 	os.WriteFile(old, []byte("changed"), 0o644)
+	res, err = te.Process(ctx, []string{old}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(res) != 1 || len(res[0].Jobs) != 0 || !strings.Contains(res[0].Note, "may still be written") {
+		t.Fatalf("file changed just now: %+v", res)
+	}
+	past := time.Now().Add(-time.Minute)
+	os.Chtimes(old, past, past)
 	res, err = te.Process(ctx, []string{old}, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -147,5 +182,41 @@ func TestProcessFilesAlreadyDropped(t *testing.T) {
 	list, _ := te.Store().List(jobs.Filter{File: "old one.late"})
 	if len(list) != 2 {
 		t.Errorf("%d jobs for the changed file, want 2 (one per content)", len(list))
+	}
+}
+
+// A file that cannot be queued now gets a note, not an error.
+func TestSettledRecord(t *testing.T) {
+	te := startEngine(t, "")
+	dir := t.TempDir()
+	old := filepath.Join(dir, "old")
+	os.WriteFile(old, []byte("content"), 0o644)
+	past := time.Now().Add(-time.Hour)
+	os.Chtimes(old, past, past)
+	fresh := filepath.Join(dir, "fresh")
+	os.WriteFile(fresh, []byte("content"), 0o644)
+	future := filepath.Join(dir, "future")
+	os.WriteFile(future, []byte("x"), 0o644)
+	later := time.Now().Add(time.Hour)
+	os.Chtimes(future, later, later)
+
+	tests := []struct{ path, note string }{
+		{old, ""},
+		{future, ""},
+		{fresh, "may still be written"},
+		{filepath.Join(dir, "gone"), "removed before"},
+		{dir, "no longer a regular file"},
+	}
+	for _, tt := range tests {
+		rec, note := te.settledRecord(tt.path)
+		if tt.note == "" {
+			if note != "" || rec.Path != tt.path || len(rec.SHA256) != 64 {
+				t.Errorf("%s: record %+v, note %q", tt.path, rec, note)
+			}
+			continue
+		}
+		if !strings.Contains(note, tt.note) {
+			t.Errorf("%s: note %q, want %q", tt.path, note, tt.note)
+		}
 	}
 }

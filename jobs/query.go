@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 )
 
@@ -36,6 +37,27 @@ func (s *Store) File(path string) (rec FileRecord, ok bool, err error) {
 		return nil
 	})
 	return rec, ok, err
+}
+
+// MissingTools returns the tools of tools that have no job, in any state,
+// for the content sha256 at path, in tools order and each once: the jobs
+// AddFile would create. It only reads, so asking about known work costs
+// no write.
+func (s *Store) MissingTools(path, sha256 string, tools []string) ([]string, error) {
+	var missing []string
+	err := s.view(func(t *txn) error {
+		missing = nil
+		for i, tool := range tools {
+			if slices.Contains(tools[:i], tool) {
+				continue
+			}
+			if t.fileJob.Get(fileJobKey(path, strings.ToLower(sha256), tool)) == nil {
+				missing = append(missing, tool)
+			}
+		}
+		return nil
+	})
+	return missing, err
 }
 
 // Counts returns the number of jobs in each state, every state present.

@@ -44,6 +44,10 @@ func TestAddFileDedupe(t *testing.T) {
 		{"no tools", "/drop/d.pcap", "d", nil, nil},
 	}
 	for _, st := range steps {
+		missing, err := s.MissingTools(st.path, sum(st.content), st.tools)
+		if err != nil || !slices.Equal(missing, st.want) {
+			t.Errorf("%s: MissingTools = %v, %v; want %v", st.name, missing, err, st.want)
+		}
 		got := mustAdd(t, s, st.path, st.content, st.tools...)
 		if !slices.Equal(tools(got), st.want) {
 			t.Errorf("%s: new jobs for %v, want %v", st.name, tools(got), st.want)

@@ -642,7 +642,7 @@ func (env *cliEnv) dropFolder(ctx context.Context) (string, error) {
 func cmdProcess(ctx context.Context, env *cliEnv, args []string) error {
 	fs := newFlags(env, "process")
 	asJSON := fs.Bool("json", false, "print JSON")
-	tools := fs.String("tools", "", "only these plugins (comma-separated names)")
+	tools := fs.String("tools", "", "only these plugins (comma-separated names, each enabled and built)")
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
@@ -667,6 +667,9 @@ func cmdProcess(ctx context.Context, env *cliEnv, args []string) error {
 		if t = strings.TrimSpace(t); t != "" {
 			req.Tools = append(req.Tools, t)
 		}
+	}
+	if len(req.Tools) == 0 && flagSet(fs, "tools") {
+		return fmt.Errorf("%w: --tools %q names no tool; leave it out to use every plugin", errUsage, *tools)
 	}
 	c, err := env.client()
 	if err != nil {
@@ -957,4 +960,11 @@ func cmdSearch(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(env.stdout, "job %s  %s  %s:%d\n  %s\n", h.JobID, tool, file, h.Line, oneLine(h.Message, 200))
 	}
 	return nil
+}
+
+// flagSet reports whether the flag name was given on the command line.
+func flagSet(fs *flag.FlagSet, name string) bool {
+	set := false
+	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
+	return set
 }

@@ -43,6 +43,7 @@ func TestProcessEarlyCaptures(t *testing.T) {
 		{[]string{"process"}, "one or more files"},
 		{[]string{"process", "/etc/hostname"}, "/etc/hostname: outside the drop folder"},
 		{[]string{"process", "--tools", "nope", early}, "nope"},
+		{[]string{"process", "--tools", " , ", early}, "names no tool"},
 		{[]string{"process", filepath.Join(a.drop, "missing.pcap")}, "missing.pcap"},
 	}
 	for _, b := range bad {
