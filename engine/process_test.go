@@ -129,7 +129,8 @@ func TestProcessFilesAlreadyDropped(t *testing.T) {
 	if r := got[filepath.Join(te.drop, "new.late")]; len(r.Jobs) != 0 || !strings.Contains(r.Note, "already") {
 		t.Errorf("file dropped after the plugin: %+v", r)
 	}
-	if r := got[empty]; len(r.Jobs) != 1 || r.Jobs[0].State != jobs.Failed || !strings.Contains(r.Note, "empty") {
+	r := got[empty]
+	if len(r.Jobs) != 1 || r.Jobs[0].State != jobs.Failed || !strings.Contains(r.Note, "empty") {
 		t.Errorf("empty file: %+v", r)
 	}
 	for _, p := range []string{old, nested} {

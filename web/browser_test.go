@@ -145,7 +145,8 @@ func TestBrowser(t *testing.T) {
 		api.mu.Lock()
 		sent := api.process
 		api.mu.Unlock()
-		if len(sent) != 2 || !slices.Equal(sent[0], []string{"/srv/drop"}) || !slices.Equal(sent[1], []string{"zeek"}) {
+		if len(sent) != 2 || !slices.Equal(sent[0], []string{"/srv/drop"}) ||
+			!slices.Equal(sent[1], []string{"zeek"}) {
 			t.Errorf("POST /api/v1/process got paths and tools %q, want the drop folder and zeek", sent)
 		}
 		b.Eval(`[...document.querySelectorAll('#plugins-msg a')].find(a => a.textContent === 'its jobs').click()`)
