@@ -200,6 +200,10 @@ func (ix *Index) jobInfos(jobIDs []string) map[string]jobInfo {
 			case fieldTool:
 				info.tool = string(f.Value())
 			case fieldFile:
+				if info.file == "" {
+					info.file = string(f.Value())
+				}
+			case fieldFileRaw:
 				info.file = string(f.Value())
 			}
 		})

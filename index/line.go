@@ -7,6 +7,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/blevesearch/bleve/v2/analysis"
 	"github.com/blevesearch/bleve/v2/document"
@@ -63,6 +64,7 @@ const (
 	fieldMessage   = "message"
 	fieldTrunc     = "truncated"
 	fieldStored    = "_fields" // stored only: JSON of the flattened fields
+	fieldFileRaw   = "_file"   // stored only: the file name's bytes when they are not UTF-8
 	fieldsPrefix   = "fields."
 )
 
@@ -212,6 +214,11 @@ func (bd *builder) addJobFields(doc *document.Document, l *Line) {
 	addKeyword(doc, fieldContainer, l.Container, optKeywordIdx)
 	if l.File != "" {
 		doc.AddField(document.NewTextFieldCustom(fieldFile, nil, []byte(valid(l.File)), optText, bd.analyzer))
+	}
+	if !utf8.ValidString(l.File) {
+		// The indexed name has U+FFFD for the bytes that are not UTF-8;
+		// hits give back the name itself.
+		doc.AddField(document.NewTextFieldCustom(fieldFileRaw, nil, []byte(l.File), optStoredOnly, nil))
 	}
 }
 

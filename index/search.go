@@ -173,7 +173,7 @@ func searchRequest(q Query, env queryEnv) (*bleve.SearchRequest, error) {
 	}
 	req.Fields = []string{fieldJobID, fieldStream, fieldLine, fieldTime, fieldMessage, fieldStored}
 	if !env.layout.jobDocs() {
-		req.Fields = append(req.Fields, fieldTool, fieldFile)
+		req.Fields = append(req.Fields, fieldTool, fieldFile, fieldFileRaw)
 	}
 	if q.Highlight {
 		req.Highlight = bleve.NewHighlightWithStyle(html.Name)
@@ -187,6 +187,9 @@ func toHit(h *search.DocumentMatch) Hit {
 	hit.JobID, _ = h.Fields[fieldJobID].(string)
 	hit.Tool, _ = h.Fields[fieldTool].(string)
 	hit.File, _ = h.Fields[fieldFile].(string)
+	if raw, ok := h.Fields[fieldFileRaw].(string); ok && raw != "" {
+		hit.File = raw
+	}
 	hit.Stream, _ = h.Fields[fieldStream].(string)
 	hit.Message, _ = h.Fields[fieldMessage].(string)
 	if n, ok := h.Fields[fieldLine].(float64); ok {
