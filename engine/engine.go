@@ -73,7 +73,8 @@ type Engine struct {
 	orphans   map[string]bool
 
 	intake   chan drop.File
-	inflight sync.Map // path → struct{}: files being hashed now
+	stopped  <-chan struct{} // closed when Run's context ends; set by Run
+	inflight sync.Map        // path → struct{}: files being hashed now
 
 	counters   counters
 	jobMetrics jobMetrics
@@ -208,6 +209,7 @@ func (e *Engine) Index() *index.Index { return e.idx }
 // running by a crash are put back in the queue first; containerd being
 // unreachable is not fatal: the engine keeps trying and says so in Status.
 func (e *Engine) Run(ctx context.Context, ready func()) error {
+	e.stopped = ctx.Done()
 	recovered, err := e.store.Recover()
 	if err != nil {
 		return fmt.Errorf("recover jobs: %w", err)

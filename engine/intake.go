@@ -14,12 +14,18 @@ import (
 
 // fileReady is called by the watcher for every complete file, possibly
 // more than once for the same file (rescans). It only hands the file on;
-// hashing happens in the intake goroutines.
+// hashing happens in the intake goroutines. Once the engine is stopping
+// the file is dropped (the intake goroutines have returned; the rescan at
+// the next start finds it), so the watcher can stop too.
 func (e *Engine) fileReady(f drop.File) {
 	if _, busy := e.inflight.LoadOrStore(f.Path, struct{}{}); busy {
 		return
 	}
-	e.intake <- f
+	select {
+	case e.intake <- f:
+	case <-e.stopped:
+		e.inflight.Delete(f.Path)
+	}
 }
 
 func (e *Engine) intakeLoop(ctx context.Context) {
