@@ -386,7 +386,9 @@ type ProcessRequest struct {
 // file found.
 func (s *Server) process(w http.ResponseWriter, r *http.Request) {
 	var req ProcessRequest
-	if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+	dec := json.NewDecoder(r.Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
 		writeErr(w, fmt.Errorf("%w: want {\"paths\": [\"/drop/folder/file.pcap\"], \"tools\": [\"name\"]}: %v",
 			errBadRequest, err))
 		return

@@ -17,9 +17,17 @@ var (
 	// a slash, "..", a NUL byte, too long, or one the watcher would ignore.
 	ErrBadName = errors.New("name not allowed in the drop folder")
 
-	// ErrNotRegular is returned by PlaceFile when the source is a directory
-	// or another kind of file that is not a regular file.
+	// ErrNotRegular is returned by PlaceFile and OpenBeneath when the file
+	// is a directory or another kind of file that is not a regular file.
 	ErrNotRegular = errors.New("not a regular file")
+
+	// ErrOutside is returned by OpenBeneath for a path not below the
+	// folder it must be in.
+	ErrOutside = errors.New("outside the folder")
+
+	// ErrSymlink is returned by OpenBeneath when a symbolic link stands on
+	// the path: the watcher follows none.
+	ErrSymlink = errors.New("symbolic link, which the drop watcher does not follow")
 
 	// ErrNoFreeName is returned by Place when every candidate name it tried
 	// for a colliding file already exists.

@@ -20,12 +20,13 @@ const maxCollisions = 10000
 // so that ".<name>.<random>.part" stays under NAME_MAX.
 const tempNameKeep = 200
 
-// HashFile returns the SHA-256 of the file at path as lower-case hex, and
-// the number of bytes hashed. It streams the file.
-func HashFile(path string) (sum string, size int64, err error) {
-	f, err := os.Open(path)
+// HashFile returns the SHA-256 of the file at path below the folder root
+// as lower-case hex, and the number of bytes hashed. It opens the file as
+// OpenBeneath does (no symbolic links, no FIFOs) and streams it.
+func HashFile(root, path string) (sum string, size int64, err error) {
+	f, err := OpenBeneath(root, path)
 	if err != nil {
-		return "", 0, fmt.Errorf("hashing %s: %w", path, err)
+		return "", 0, fmt.Errorf("hashing: %w", err)
 	}
 	defer func() { _ = f.Close() }()
 

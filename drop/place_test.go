@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -12,6 +13,8 @@ import (
 	"syscall"
 	"testing"
 	"testing/iotest"
+
+	"golang.org/x/sys/unix"
 )
 
 // entries lists the names in dir.
@@ -241,22 +244,41 @@ func TestHashFile(t *testing.T) {
 	}
 	empty := filepath.Join(dir, "empty")
 	writeFile(t, empty, 0)
+	os.MkdirAll(filepath.Join(dir, "sub"), 0o755)
+	os.WriteFile(filepath.Join(dir, "sub", "inner"), []byte("abc"), 0o644)
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "secret"), []byte("secret"), 0o644)
+	os.Symlink(filepath.Join(outside, "secret"), filepath.Join(dir, "link"))
+	os.Symlink(outside, filepath.Join(dir, "linkdir"))
+	os.Symlink(filepath.Join(dir, "sub"), filepath.Join(dir, "insidelink"))
+	fifo := filepath.Join(dir, "fifo")
+	if err := unix.Mkfifo(fifo, 0o644); err != nil {
+		t.Fatal(err)
+	}
 
+	const sumABC = "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
 	tests := []struct {
 		path    string
 		sum     string
 		size    int64
-		wantErr bool
+		wantErr error
 	}{
-		{abc, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad", 3, false},
-		{empty, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", 0, false},
-		{filepath.Join(dir, "missing"), "", 0, true},
-		{dir, "", 0, true},
+		{abc, sumABC, 3, nil},
+		{empty, "e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855", 0, nil},
+		{filepath.Join(dir, "sub", "inner"), sumABC, 3, nil},
+		{filepath.Join(dir, "missing"), "", 0, fs.ErrNotExist},
+		{filepath.Join(dir, "sub"), "", 0, ErrNotRegular},
+		{fifo, "", 0, ErrNotRegular}, // without a writer: refused, not waited for
+		{filepath.Join(dir, "link"), "", 0, ErrSymlink},
+		{filepath.Join(dir, "linkdir", "secret"), "", 0, ErrSymlink},
+		{filepath.Join(dir, "insidelink", "inner"), "", 0, ErrSymlink},
+		{filepath.Join(outside, "secret"), "", 0, ErrOutside},
+		{dir, "", 0, ErrOutside},
 	}
 	for _, tt := range tests {
-		sum, size, err := HashFile(tt.path)
-		if (err != nil) != tt.wantErr {
-			t.Errorf("HashFile(%q): error %v, want error %v", tt.path, err, tt.wantErr)
+		sum, size, err := HashFile(dir, tt.path)
+		if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+			t.Errorf("HashFile(%q): error %v, want %v", tt.path, err, tt.wantErr)
 			continue
 		}
 		if err != nil {

@@ -113,7 +113,7 @@ func (e *Engine) runJob(ctx context.Context, j jobs.Job) {
 		e.finish(j, jobs.Failed, nil, fmt.Sprintf("plugin %q is no longer installed", j.Tool), nil)
 		return
 	}
-	fi, err := statFile(j.File)
+	fi, err := e.inputFile(j.File)
 	if err != nil {
 		e.finish(j, jobs.Failed, nil, fmt.Sprintf("file is gone or unreadable before processing: %v", err), nil)
 		return
@@ -215,7 +215,7 @@ func (e *Engine) stale(j jobs.Job, fi os.FileInfo) (bool, string) {
 	if fi.Size() == rec.Size && fi.ModTime().Equal(rec.ModTime) {
 		return false, ""
 	}
-	sum, _, err := drop.HashFile(j.File)
+	sum, _, err := drop.HashFile(e.cfg.Files, j.File)
 	if err != nil || sum == j.FileSHA256 {
 		return false, ""
 	}

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"path/filepath"
+	"strings"
 	"time"
 
 	"github.com/ventapp/ventapp/drop"
@@ -66,7 +68,7 @@ func (e *Engine) admit(f drop.File) error {
 		e.counters.filesIgnored.Add(1)
 		e.log.Debug("no plugin claims file", "file", f.Path)
 		// Record it anyway so rescans do not hash it again.
-		sum, size, err := drop.HashFile(f.Path)
+		sum, size, err := drop.HashFile(e.cfg.Files, f.Path)
 		if err != nil {
 			return ignoreVanished(err)
 		}
@@ -76,7 +78,7 @@ func (e *Engine) admit(f drop.File) error {
 		return err
 	}
 
-	sum, size, err := drop.HashFile(f.Path)
+	sum, size, err := drop.HashFile(e.cfg.Files, f.Path)
 	if err != nil {
 		return ignoreVanished(err)
 	}
@@ -134,6 +136,23 @@ func ignoreVanished(err error) error {
 // returns its path there.
 func (e *Engine) DropFile(src string) (string, error) {
 	return drop.PlaceFile(src, e.cfg.Files)
+}
+
+// inputFile checks a job's file just before its container starts: below
+// the drop folder it is opened as the watcher sees it (no symbolic link on
+// the way, so a folder swapped for a link since the file was queued does
+// not lead the plugin outside; no FIFO); elsewhere (the drop folder moved
+// since) it must still be a regular file.
+func (e *Engine) inputFile(path string) (os.FileInfo, error) {
+	if rel, err := filepath.Rel(e.cfg.Files, path); err != nil || strings.HasPrefix(rel, "../") || rel == ".." {
+		return statFile(path)
+	}
+	f, err := drop.OpenBeneath(e.cfg.Files, path)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	return f.Stat()
 }
 
 // statFile reports whether path still exists as a regular file.

@@ -1,12 +1,15 @@
 package engine
 
 import (
+	"errors"
 	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ventapp/ventapp/config"
 	"github.com/ventapp/ventapp/drop"
@@ -58,5 +61,44 @@ func TestFileReadyWhileStopping(t *testing.T) {
 	}
 	if _, busy := e.inflight.Load("/drop/late.pcap"); busy {
 		t.Error("the dropped file stays marked as being hashed")
+	}
+}
+
+// A job's file is checked as the watcher sees it just before its
+// container starts: a folder swapped for a link to elsewhere since the
+// file was queued is refused, and so is a FIFO put in the file's place.
+func TestInputFile(t *testing.T) {
+	e := newIdleEngine(t)
+	sub := filepath.Join(e.cfg.Files, "sub")
+	os.MkdirAll(sub, 0o755)
+	file := filepath.Join(sub, "a.pcap")
+	os.WriteFile(file, []byte("inside"), 0o644)
+	if fi, err := e.inputFile(file); err != nil || fi.Size() != 6 {
+		t.Fatalf("inputFile before the swap: %v, %v", fi, err)
+	}
+
+	outside := t.TempDir()
+	os.WriteFile(filepath.Join(outside, "a.pcap"), []byte("outside!"), 0o644)
+	os.Rename(sub, sub+".real")
+	if err := os.Symlink(outside, sub); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.inputFile(file); !errors.Is(err, drop.ErrSymlink) {
+		t.Errorf("inputFile through a linked folder: %v, want %v", err, drop.ErrSymlink)
+	}
+
+	os.Remove(sub)
+	os.MkdirAll(sub, 0o755)
+	if err := unix.Mkfifo(file, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := e.inputFile(file); !errors.Is(err, drop.ErrNotRegular) {
+		t.Errorf("inputFile of a FIFO: %v, want %v", err, drop.ErrNotRegular)
+	}
+
+	// A file outside the drop folder (it moved since) only has to exist.
+	elsewhere := filepath.Join(outside, "a.pcap")
+	if _, err := e.inputFile(elsewhere); err != nil {
+		t.Errorf("inputFile outside the drop folder: %v", err)
 	}
 }

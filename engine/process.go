@@ -68,7 +68,7 @@ func (e *Engine) Process(ctx context.Context, paths, tools []string) ([]ProcessR
 		return nil, err
 	}
 	if len(paths) == 0 {
-		return nil, fmt.Errorf("process: no path given: %w", ErrNotInDrop)
+		return nil, fmt.Errorf("no path given: %w", ErrNotInDrop)
 	}
 
 	var files []string
@@ -89,7 +89,7 @@ func (e *Engine) Process(ctx context.Context, paths, tools []string) ([]ProcessR
 		}
 		res, err := e.processFile(ctx, path, tools)
 		if err != nil {
-			return out, fmt.Errorf("process %s: %w", showPath(path), err)
+			return out, fmt.Errorf("%s: %w", showPath(path), err)
 		}
 		out = append(out, res)
 	}
@@ -101,19 +101,21 @@ func (e *Engine) Process(ctx context.Context, paths, tools []string) ([]ProcessR
 func (e *Engine) checkTools(tools []string) error {
 	for _, name := range tools {
 		if strings.TrimSpace(name) == "" {
-			return fmt.Errorf("process: an empty tool name: %w", plugins.ErrNotFound)
+			return fmt.Errorf("an empty tool name: %w", plugins.ErrNotFound)
 		}
 		p, err := e.reg.Get(name)
+		if errors.Is(err, plugins.ErrNotFound) {
+			return fmt.Errorf("no tool %s is installed (tools go by the TOOL column of "+
+				"`ventapp plugins list`): %w", strconv.Quote(name), plugins.ErrNotFound)
+		}
 		if err != nil {
-			return fmt.Errorf("process: tool %s: %w", strconv.Quote(name), err)
+			return fmt.Errorf("tool %s: %w", strconv.Quote(name), err)
 		}
 		switch {
 		case !p.Enabled:
-			return fmt.Errorf("process: tool %s is disabled (ventapp plugins enable %s): %w",
-				name, name, ErrToolNotReady)
+			return fmt.Errorf("tool %s is disabled (ventapp plugins enable %s): %w", name, name, ErrToolNotReady)
 		case !p.Built:
-			return fmt.Errorf("process: tool %s is not built (ventapp plugins build %s): %w",
-				name, name, ErrToolNotReady)
+			return fmt.Errorf("tool %s is not built (ventapp plugins build %s): %w", name, name, ErrToolNotReady)
 		}
 	}
 	return nil
@@ -122,7 +124,7 @@ func (e *Engine) checkTools(tools []string) error {
 // showPath is path as text safe for one line of a message: quoted when it
 // holds control characters or bytes that are not UTF-8.
 func showPath(path string) string {
-	if q := strconv.Quote(path); q[1:len(q)-1] != path {
+	if q := strconv.Quote(path); path == "" || q[1:len(q)-1] != path {
 		return q
 	}
 	return path
@@ -133,25 +135,25 @@ func showPath(path string) string {
 func pathErr(err error) error {
 	var pe *fs.PathError
 	if errors.As(err, &pe) {
-		return fmt.Errorf("process %s: %s: %w", showPath(pe.Path), pe.Op, pe.Err)
+		return fmt.Errorf("%s: %s: %w", showPath(pe.Path), pe.Op, pe.Err)
 	}
-	return fmt.Errorf("process: %w", err)
+	return err
 }
 
 // dropFiles checks that p is a file or folder the watcher would hand on
 // and returns the regular files at or under it, in lexical order.
 func (e *Engine) dropFiles(p string) ([]string, error) {
 	if strings.IndexByte(p, 0) >= 0 {
-		return nil, fmt.Errorf("process %s: the path holds a NUL byte: %w", showPath(p), ErrNotInDrop)
+		return nil, fmt.Errorf("%s: the path holds a NUL byte: %w", showPath(p), ErrNotInDrop)
 	}
 	if !filepath.IsAbs(p) {
-		return nil, fmt.Errorf("process %s: the path must be absolute: %w", showPath(p), ErrNotInDrop)
+		return nil, fmt.Errorf("%s: the path must be absolute: %w", showPath(p), ErrNotInDrop)
 	}
 	p = filepath.Clean(p)
 	root := filepath.Clean(e.cfg.Files)
 	rel, err := filepath.Rel(root, p)
 	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return nil, fmt.Errorf("process %s: outside the drop folder %s: %w", showPath(p), root, ErrNotInDrop)
+		return nil, fmt.Errorf("%s: outside the drop folder %s: %w", showPath(p), root, ErrNotInDrop)
 	}
 
 	// The watcher follows no symbolic link, so none may stand between the
@@ -160,7 +162,7 @@ func (e *Engine) dropFiles(p string) ([]string, error) {
 		at := root
 		for comp := range strings.SplitSeq(rel, "/") {
 			if drop.Ignored(comp) {
-				return nil, fmt.Errorf("process %s: the drop watcher ignores %s: %w",
+				return nil, fmt.Errorf("%s: the drop watcher ignores %s: %w",
 					showPath(p), strconv.Quote(comp), ErrNotInDrop)
 			}
 			at = filepath.Join(at, comp)
@@ -169,7 +171,7 @@ func (e *Engine) dropFiles(p string) ([]string, error) {
 				return nil, pathErr(err)
 			}
 			if fi.Mode()&fs.ModeSymlink != 0 {
-				return nil, fmt.Errorf("process %s: %s is a symbolic link (the watcher does not follow them): %w",
+				return nil, fmt.Errorf("%s: %s is a symbolic link (the watcher does not follow them): %w",
 					showPath(p), showPath(at), ErrNotInDrop)
 			}
 		}
@@ -183,7 +185,7 @@ func (e *Engine) dropFiles(p string) ([]string, error) {
 	case fi.Mode().IsRegular():
 		return []string{p}, nil
 	case !fi.IsDir():
-		return nil, fmt.Errorf("process %s: not a regular file or folder: %w", showPath(p), ErrNotInDrop)
+		return nil, fmt.Errorf("%s: not a regular file or folder: %w", showPath(p), ErrNotInDrop)
 	}
 
 	var files []string
@@ -298,7 +300,7 @@ func (e *Engine) settledRecord(path string) (jobs.FileRecord, string) {
 	if err == nil && known && rec.Size == fi.Size() && rec.ModTime.Equal(fi.ModTime()) {
 		return rec, ""
 	}
-	sum, size, err := drop.HashFile(path)
+	sum, size, err := drop.HashFile(e.cfg.Files, path)
 	if err != nil {
 		if errors.Is(err, fs.ErrNotExist) {
 			return jobs.FileRecord{}, "removed before it could be queued"

@@ -189,7 +189,10 @@ func TestProcessFilesAlreadyDropped(t *testing.T) {
 // A file that cannot be queued now gets a note, not an error.
 func TestSettledRecord(t *testing.T) {
 	te := startEngine(t, "")
-	dir := t.TempDir()
+	dir := filepath.Join(te.drop, "settled")
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	old := filepath.Join(dir, "old")
 	os.WriteFile(old, []byte("content"), 0o644)
 	past := time.Now().Add(-time.Hour)
@@ -207,6 +210,7 @@ func TestSettledRecord(t *testing.T) {
 		{fresh, "may still be written"},
 		{filepath.Join(dir, "gone"), "removed before"},
 		{dir, "no longer a regular file"},
+		{filepath.Join(t.TempDir(), "elsewhere"), "removed before"},
 	}
 	for _, tt := range tests {
 		rec, note := te.settledRecord(tt.path)

@@ -185,8 +185,8 @@ func processDropped(c Client, tool string) tea.Cmd {
 				files++
 			}
 		}
-		return actionMsg{done: fmt.Sprintf("%s: %d jobs queued for %d files already in the drop folder",
-			tool, queued, files)}
+		return actionMsg{done: fmt.Sprintf("%s: %s queued for %s already in the drop folder",
+			tool, plural(queued, "job"), plural(files, "file"))}
 	}
 }
 
@@ -196,4 +196,12 @@ func act(c Client, method, path, done string) tea.Cmd {
 		defer cancel()
 		return actionMsg{done: done, err: c.Do(ctx, method, path, nil, nil, nil)}
 	}
+}
+
+// plural is "1 file" or "n files".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

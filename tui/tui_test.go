@@ -312,7 +312,7 @@ func TestMenu(t *testing.T) {
 	press(t, m, "q", "up", "ctrl+x")
 	mustContain(t, screenOf(t, m), "run zeek on the dropped files  [p]")
 	press(t, m, "q", "p")
-	mustContain(t, screenOf(t, m), "zeek: 1 jobs queued for 1 files already in the drop folder")
+	mustContain(t, screenOf(t, m), "zeek: 1 job queued for 1 file already in the drop folder")
 	f.mu.Lock()
 	sent := f.process
 	f.mu.Unlock()

@@ -713,9 +713,9 @@ func cmdProcess(ctx context.Context, env *cliEnv, args []string) error {
 		fmt.Fprintf(w, "%s\t%s\t%s\n", quoteName(name), strings.Join(ids, ", "), r.Note)
 	}
 	w.Flush()
-	fmt.Fprintf(env.stdout, "%d jobs queued for %d files\n", queued, files)
+	fmt.Fprintf(env.stdout, "%s queued for %s\n", plural(queued, "job"), plural(files, "file"))
 	for _, n := range notes {
-		fmt.Fprintf(env.stdout, "%d files not queued: %s\n", noted[n], n)
+		fmt.Fprintf(env.stdout, "%s not queued: %s\n", plural(noted[n], "file"), n)
 	}
 	return nil
 }
@@ -967,4 +967,12 @@ func flagSet(fs *flag.FlagSet, name string) bool {
 	set := false
 	fs.Visit(func(f *flag.Flag) { set = set || f.Name == name })
 	return set
+}
+
+// plural is "1 file" or "n files".
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return strconv.Itoa(n) + " " + noun + "s"
 }

@@ -76,8 +76,8 @@ func TestProcessEarlyCaptures(t *testing.T) {
 	// The whole drop folder: the other capture gets its job, the first
 	// is counted as done already.
 	table := a.mustRun("process", a.drop)
-	for _, want := range []string{"FILE", second, "pcap-summary", "1 jobs queued for 1 files\n",
-		"1 files not queued: already has a job from pcap-summary for this content"} {
+	for _, want := range []string{"FILE", second, "pcap-summary", "1 job queued for 1 file\n",
+		"1 file not queued: already has a job from pcap-summary for this content"} {
 		if !strings.Contains(table, want) {
 			t.Errorf("process of the drop folder lacks %q:\n%s", want, table)
 		}

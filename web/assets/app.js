@@ -469,8 +469,10 @@ function pluginsPage(main, _parts, _q, gen) {
     const res = (await api('POST', '/api/v1/process', { paths: [s.drop.folder], tools: [name] })) || [];
     const queued = res.reduce((n, r) => n + ((r.jobs && r.jobs.length) || 0), 0);
     const files = res.filter((r) => r.jobs && r.jobs.length).length;
-    fill('plugins-msg', el('span', { class: 'ok' }, name + ': ' + queued + ' jobs queued for ' + files +
-      ' files already in the drop folder'), ' · ', el('a', { href: hashFor('jobs', { tool: name }) }, 'its jobs'));
+    const count = (n, noun) => n + ' ' + noun + (n === 1 ? '' : 's');
+    fill('plugins-msg', el('span', { class: 'ok' }, name + ': ' + count(queued, 'job') + ' queued for ' +
+      count(files, 'file') + ' already in the drop folder'), ' · ',
+    el('a', { href: hashFor('jobs', { tool: name }) }, 'its jobs'));
   }
 
   async function pluginAction(name, act) {
