@@ -29,7 +29,8 @@ func TestHitFileNotUTF8(t *testing.T) {
 
 func testHitFileNotUTF8(t *testing.T, ix *Index) {
 	name := "/files/caf\xe9 \xff.pcap"
-	if err := ix.Add(Line{JobID: "j1", Tool: "t", File: name, LineNo: 1, Text: []byte("hello raw")}); err != nil {
+	err := ix.Add(Line{JobID: "j1", Tool: "t", File: name, LineNo: 1, Text: []byte("hello raw")})
+	if err != nil {
 		t.Fatal(err)
 	}
 	if err := ix.Flush(); err != nil {
