@@ -207,14 +207,29 @@ func wrap(s string, width int) []string {
 }
 
 // newFlags returns a flag set that reports errors instead of exiting.
+// Its -h output names the command's arguments and purpose, from the
+// command table, before the flags.
 func newFlags(env *cliEnv, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
+	top, _, _ := strings.Cut(name, " ")
+	for _, c := range commands() {
+		if c.name != top {
+			continue
+		}
+		fs.Usage = func() {
+			fmt.Fprintf(fs.Output(), "usage: ventapp %s %s\n\n%s.\n", top, c.usage, c.short)
+			n := 0
+			fs.VisitAll(func(*flag.Flag) { n++ })
+			if n > 0 {
+				fmt.Fprintln(fs.Output(), "\nflags:")
+				fs.PrintDefaults()
+			}
+		}
+	}
 	return fs
 }
 
-// parseInterspersed parses flags that may come before or after the
-// positional arguments and returns the positional ones.
 // noArgs parses the flags of a command that takes no other arguments,
 // and refuses any: `jobs foo` must not look as if it filtered.
 func noArgs(fs *flag.FlagSet, args []string) error {
@@ -228,6 +243,8 @@ func noArgs(fs *flag.FlagSet, args []string) error {
 	return nil
 }
 
+// parseInterspersed parses flags that may come before or after the
+// positional arguments and returns the positional ones.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
 	var pos []string
 	for {
