@@ -33,6 +33,7 @@ type loop struct {
 	unreadable map[string]fileState // files that could not be opened
 	queue      dueQueue
 	gen        uint64
+	done       <-chan struct{} // closed when Run's context ends
 }
 
 func newLoop(w *Watcher, fsw *fsnotify.Watcher, ready func(File)) *loop {
@@ -56,6 +57,7 @@ func newLoop(w *Watcher, fsw *fsnotify.Watcher, ready func(File)) *loop {
 
 // run is Run's main loop.
 func (l *loop) run(ctx context.Context) error {
+	l.done = ctx.Done()
 	l.log.Info("drop watcher starting", "quiet", l.w.quiet, "settle", l.w.settle,
 		"rescan", l.w.rescan)
 	l.fullScan("start")

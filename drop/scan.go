@@ -24,6 +24,11 @@ func (l *loop) fullScan(reason string) {
 
 	readyBefore := l.w.ready.Load()
 	files, dirs := l.scanTree(l.w.root, start)
+	if l.stopping() {
+		l.log.Info("drop folder scan stopped: the watcher is stopping", "reason", reason,
+			"dirs", dirs, "files", files, "took", time.Since(start))
+		return
+	}
 	l.pruneWatches()
 	l.w.rescans.Add(1)
 
@@ -36,11 +41,23 @@ func (l *loop) fullScan(reason string) {
 		"pending", len(l.pending), "watches", len(l.watched), "took", time.Since(start))
 }
 
+// stopping reports whether Run's context has ended.
+func (l *loop) stopping() bool {
+	select {
+	case <-l.done:
+		return true
+	default:
+		return false
+	}
+}
+
 // scanTree watches top and every directory below it and looks at every
 // regular file found. It returns how many files and directories it saw.
+// It stops early, between directories, when the watcher is stopping: a
+// scan of millions of files must not hold up a shutdown.
 func (l *loop) scanTree(top string, now time.Time) (files, dirs int) {
 	stack := []string{top}
-	for len(stack) > 0 {
+	for len(stack) > 0 && !l.stopping() {
 		dir := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
 

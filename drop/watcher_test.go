@@ -1,10 +1,14 @@
 package drop
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -516,4 +520,34 @@ func TestRootRecreated(t *testing.T) {
 	path := filepath.Join(root, "f.pcap")
 	renameIn(t, t.TempDir(), path, 5)
 	c.waitFor(t, path, 1)
+}
+
+// A watcher whose context has ended stops its scan between folders: a
+// drop folder of millions of files must not hold up a shutdown. Here the
+// context ends before Run starts, so nothing is reported.
+func TestScanStopsWhenStopping(t *testing.T) {
+	root := t.TempDir()
+	old := time.Now().Add(-time.Hour)
+	for i := range 50 {
+		dir := filepath.Join(root, fmt.Sprintf("d%02d", i))
+		os.MkdirAll(dir, 0o755)
+		f := filepath.Join(dir, "f.pcap")
+		os.WriteFile(f, []byte("x"), 0o644)
+		os.Chtimes(f, old, old)
+	}
+	w, err := New(Options{Root: root, Quiet: 200 * time.Millisecond, Rescan: time.Hour,
+		Logger: slog.New(slog.NewTextHandler(testLogger{t}, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	var reported atomic.Int64
+	if err := w.Run(ctx, func(File) { reported.Add(1) }); err != nil {
+		t.Fatal(err)
+	}
+	if n := reported.Load(); n != 0 {
+		t.Errorf("%d of 50 files reported by a watcher that was stopping", n)
+	}
 }
