@@ -294,7 +294,7 @@ func (e *Engine) containerPath(j jobs.Job) (string, func(), error) {
 	alias := filepath.Join(dir, fmt.Sprintf(".ventapp-%s-%s", j.ID, base))
 	os.Remove(alias)
 	if err := os.Link(j.File, alias); err != nil {
-		if err := copyFile(j.File, alias); err != nil {
+		if err := e.copyInput(j.File, alias); err != nil {
 			return "", nil, fmt.Errorf("a safe name for %q (not valid UTF-8): %w", j.File, err)
 		}
 	}
@@ -307,8 +307,16 @@ func (e *Engine) containerPath(j jobs.Job) (string, func(), error) {
 	}, nil
 }
 
-func copyFile(src, dst string) error {
-	in, err := os.Open(src)
+// copyInput copies a job's file to dst, opening it as the watcher sees
+// it when it is in the drop folder (no symbolic link, no FIFO).
+func (e *Engine) copyInput(src, dst string) error {
+	var in *os.File
+	var err error
+	if _, ok := below(e.cfg.Files, src); ok {
+		in, err = drop.OpenBeneath(e.cfg.Files, src)
+	} else {
+		in, err = os.Open(src)
+	}
 	if err != nil {
 		return err
 	}

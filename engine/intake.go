@@ -5,8 +5,6 @@ import (
 	"errors"
 	"io/fs"
 	"os"
-	"path/filepath"
-	"strings"
 	"time"
 
 	"github.com/ventapp/ventapp/drop"
@@ -144,7 +142,7 @@ func (e *Engine) DropFile(src string) (string, error) {
 // not lead the plugin outside; no FIFO); elsewhere (the drop folder moved
 // since) it must still be a regular file.
 func (e *Engine) inputFile(path string) (os.FileInfo, error) {
-	if rel, err := filepath.Rel(e.cfg.Files, path); err != nil || strings.HasPrefix(rel, "../") || rel == ".." {
+	if _, ok := below(e.cfg.Files, path); !ok {
 		return statFile(path)
 	}
 	f, err := drop.OpenBeneath(e.cfg.Files, path)

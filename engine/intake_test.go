@@ -102,3 +102,26 @@ func TestInputFile(t *testing.T) {
 		t.Errorf("inputFile outside the drop folder: %v", err)
 	}
 }
+
+// When the drop folder is a link, a path under its target names the same
+// file, under the drop folder's own path.
+func TestDropFilesThroughLinkedRoot(t *testing.T) {
+	e := newIdleEngine(t)
+	real := t.TempDir()
+	os.WriteFile(filepath.Join(real, "a.pcap"), []byte("x"), 0o644)
+	link := filepath.Join(t.TempDir(), "drop")
+	if err := os.Symlink(real, link); err != nil {
+		t.Fatal(err)
+	}
+	e.cfg.Files = link
+
+	for _, p := range []string{filepath.Join(link, "a.pcap"), filepath.Join(real, "a.pcap"), real} {
+		files, err := e.dropFiles(p)
+		if err != nil || len(files) != 1 || files[0] != filepath.Join(link, "a.pcap") {
+			t.Errorf("dropFiles(%s) = %q, %v; want the file under %s", p, files, err, link)
+		}
+	}
+	if _, err := e.dropFiles(filepath.Dir(real)); !errors.Is(err, ErrNotInDrop) {
+		t.Errorf("the target's parent: %v, want %v", err, ErrNotInDrop)
+	}
+}

@@ -140,6 +140,16 @@ func pathErr(err error) error {
 	return err
 }
 
+// below returns path relative to dir, and whether path is dir or lies
+// below it.
+func below(dir, path string) (string, bool) {
+	rel, err := filepath.Rel(dir, path)
+	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+		return "", false
+	}
+	return rel, true
+}
+
 // dropFiles checks that p is a file or folder the watcher would hand on
 // and returns the regular files at or under it, in lexical order.
 func (e *Engine) dropFiles(p string) ([]string, error) {
@@ -151,8 +161,17 @@ func (e *Engine) dropFiles(p string) ([]string, error) {
 	}
 	p = filepath.Clean(p)
 	root := filepath.Clean(e.cfg.Files)
-	rel, err := filepath.Rel(root, p)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
+	rel, ok := below(root, p)
+	if !ok {
+		// The drop folder may be a link (the watcher follows that one):
+		// a path under its target names the same files.
+		if real, err := filepath.EvalSymlinks(root); err == nil && real != root {
+			if rel, ok = below(real, p); ok {
+				p = filepath.Join(root, rel)
+			}
+		}
+	}
+	if !ok {
 		return nil, fmt.Errorf("%s: outside the drop folder %s: %w", showPath(p), root, ErrNotInDrop)
 	}
 
@@ -177,7 +196,11 @@ func (e *Engine) dropFiles(p string) ([]string, error) {
 		}
 	}
 
-	fi, err := os.Lstat(p)
+	stat := os.Lstat
+	if rel == "." {
+		stat = os.Stat // the drop folder itself may be a link
+	}
+	fi, err := stat(p)
 	if err != nil {
 		return nil, pathErr(err)
 	}
@@ -188,12 +211,18 @@ func (e *Engine) dropFiles(p string) ([]string, error) {
 		return nil, fmt.Errorf("%s: not a regular file or folder: %w", showPath(p), ErrNotInDrop)
 	}
 
+	// The drop folder itself may be a link, which the watcher follows: a
+	// trailing slash makes the walk start at its target.
+	top := p
+	if rel == "." {
+		top = p + "/"
+	}
 	var files []string
-	err = filepath.WalkDir(p, func(path string, d fs.DirEntry, err error) error {
+	err = filepath.WalkDir(top, func(path string, d fs.DirEntry, err error) error {
 		if err != nil {
 			return pathErr(err)
 		}
-		if path != p && drop.Ignored(d.Name()) {
+		if path != top && drop.Ignored(d.Name()) {
 			if d.IsDir() {
 				return filepath.SkipDir
 			}
