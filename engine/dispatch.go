@@ -307,16 +307,9 @@ func (e *Engine) containerPath(j jobs.Job) (string, func(), error) {
 	}, nil
 }
 
-// copyInput copies a job's file to dst, opening it as the watcher sees
-// it when it is in the drop folder (no symbolic link, no FIFO).
+// copyInput copies a job's file to dst, opened by openInput.
 func (e *Engine) copyInput(src, dst string) error {
-	var in *os.File
-	var err error
-	if _, ok := below(e.cfg.Files, src); ok {
-		in, err = drop.OpenBeneath(e.cfg.Files, src)
-	} else {
-		in, err = os.Open(src)
-	}
+	in, err := e.openInput(src)
 	if err != nil {
 		return err
 	}

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io/fs"
 	"os"
+	"syscall"
 	"time"
 
 	"github.com/ventapp/ventapp/drop"
@@ -136,16 +137,10 @@ func (e *Engine) DropFile(src string) (string, error) {
 	return drop.PlaceFile(src, e.cfg.Files)
 }
 
-// inputFile checks a job's file just before its container starts: below
-// the drop folder it is opened as the watcher sees it (no symbolic link on
-// the way, so a folder swapped for a link since the file was queued does
-// not lead the plugin outside; no FIFO); elsewhere (the drop folder moved
-// since) it must still be a regular file.
+// inputFile checks a job's file just before its container starts, by
+// opening it (openInput).
 func (e *Engine) inputFile(path string) (os.FileInfo, error) {
-	if _, ok := below(e.cfg.Files, path); !ok {
-		return statFile(path)
-	}
-	f, err := drop.OpenBeneath(e.cfg.Files, path)
+	f, err := e.openInput(path)
 	if err != nil {
 		return nil, err
 	}
@@ -153,14 +148,22 @@ func (e *Engine) inputFile(path string) (os.FileInfo, error) {
 	return f.Stat()
 }
 
-// statFile reports whether path still exists as a regular file.
-func statFile(path string) (os.FileInfo, error) {
-	fi, err := os.Stat(path)
+// openInput opens a job's file for reading. Below the drop folder it is
+// opened as the watcher sees it (drop.OpenBeneath: no symbolic link on
+// the way, so a folder swapped for a link since the file was queued does
+// not lead outside); elsewhere (the drop folder moved since) by its path.
+// Either way it must be a regular file: a FIFO is refused, not waited on.
+func (e *Engine) openInput(path string) (*os.File, error) {
+	if _, ok := below(e.cfg.Files, path); ok {
+		return drop.OpenBeneath(e.cfg.Files, path)
+	}
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}
-	if !fi.Mode().IsRegular() {
-		return nil, &fs.PathError{Op: "stat", Path: path, Err: errors.New("not a regular file")}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, &fs.PathError{Op: "open", Path: path, Err: drop.ErrNotRegular}
 	}
-	return fi, nil
+	return f, nil
 }
