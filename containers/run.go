@@ -199,6 +199,11 @@ func (c *Client) runTask(ctx context.Context, ctr client.Container, s *Spec) (re
 	if err != nil {
 		return res, c.wrapErr(err, "wait for container %s", s.ID)
 	}
+	if s.BeforeStart != nil {
+		if err := s.BeforeStart(task.Pid()); err != nil {
+			return res, fmt.Errorf("%w: container %s: %w", ErrStart, s.ID, err)
+		}
+	}
 	if err := task.Start(ctx); err != nil {
 		return res, c.startErr(ctx, err, "start container %s", s.ID)
 	}

@@ -16,6 +16,7 @@ import (
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+	"golang.org/x/sys/unix"
 	cdiapi "tags.cncf.io/container-device-interface/pkg/cdi"
 )
 
@@ -706,5 +707,51 @@ devices:
 	})
 	if err == nil || !strings.Contains(err.Error(), "nope") {
 		t.Errorf("unknown CDI device: got %v, want an error naming it", err)
+	}
+}
+
+// BeforeStart sees the container's mounts in place before its process
+// runs, and an error from it stops the run with nothing run.
+func TestRunBeforeStart(t *testing.T) {
+	e := newEnv(t)
+	dir := t.TempDir()
+	var host, seen unix.Stat_t
+	if err := unix.Stat(dir, &host); err != nil {
+		t.Fatal(err)
+	}
+
+	var o output
+	res, err := e.c.Run(context.Background(), o.spec(Spec{
+		ID: "before-ok", Image: testImage,
+		Args:   []string{"/bin/sh", "-c", `touch "$1/ran"`, "x", "/in"},
+		Mounts: []Mount{{Source: dir, Target: "/in"}},
+		BeforeStart: func(pid uint32) error {
+			if _, err := os.Stat(filepath.Join(dir, "ran")); err == nil {
+				t.Error("the process ran before BeforeStart")
+			}
+			return unix.Stat(fmt.Sprintf("/proc/%d/root/in", pid), &seen)
+		},
+	}))
+	if err != nil || res.ExitCode != 0 {
+		t.Fatalf("run: %+v, %v", res, err)
+	}
+	if seen.Dev != host.Dev || seen.Ino != host.Ino {
+		t.Errorf("BeforeStart saw /in as %d/%d, want the mounted folder %d/%d",
+			seen.Dev, seen.Ino, host.Dev, host.Ino)
+	}
+
+	os.Remove(filepath.Join(dir, "ran"))
+	refuse := errors.New("not this folder")
+	_, err = e.c.Run(context.Background(), o.spec(Spec{
+		ID: "before-refused", Image: testImage,
+		Args:        []string{"/bin/sh", "-c", `touch "$1/ran"`, "x", "/in"},
+		Mounts:      []Mount{{Source: dir, Target: "/in"}},
+		BeforeStart: func(uint32) error { return refuse },
+	}))
+	if !errors.Is(err, ErrStart) || !errors.Is(err, refuse) {
+		t.Errorf("refused run: %v, want %v and %v", err, ErrStart, refuse)
+	}
+	if _, err := os.Stat(filepath.Join(dir, "ran")); err == nil {
+		t.Error("the process of a refused run ran")
 	}
 }

@@ -103,6 +103,12 @@ type Spec struct {
 	// expires and sets Result.TimedOut. 0 means no timeout.
 	Timeout time.Duration
 
+	// BeforeStart, when set, is called once the task exists (runc has made
+	// its mounts and changed its root) and before its process runs, with
+	// that process's host pid; an error ends the run as ErrStart and the
+	// task is deleted without having run anything.
+	BeforeStart func(pid uint32) error
+
 	// Stdout and Stderr, when set, are called once per output line without
 	// the newline. The slice is only valid during the call. Lines longer than
 	// MaxLine are cut and marked; an unfinished last line is delivered when

@@ -21,28 +21,10 @@ import (
 // link on the way, ErrNotRegular for something other than a regular file,
 // and the system's error otherwise (fs.ErrNotExist for a missing one).
 func OpenBeneath(root, path string) (*os.File, error) {
-	rel, err := filepath.Rel(filepath.Clean(root), filepath.Clean(path))
-	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
-		return nil, fmt.Errorf("opening %s: %w %s", path, ErrOutside, root)
-	}
-
-	dir, err := unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	dir, name, err := walkBeneath(root, path)
 	if err != nil {
-		return nil, &os.PathError{Op: "open", Path: root, Err: err}
+		return nil, err
 	}
-	parts := strings.Split(rel, "/")
-	at := root
-	for _, part := range parts[:len(parts)-1] {
-		at = filepath.Join(at, part)
-		next, err := unix.Openat(dir, part, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
-		unix.Close(dir)
-		if err != nil {
-			return nil, openErr(path, at, err)
-		}
-		dir = next
-	}
-
-	name := parts[len(parts)-1]
 	fd, err := unix.Openat(dir, name,
 		unix.O_RDONLY|unix.O_NOFOLLOW|unix.O_NONBLOCK|unix.O_NOCTTY|unix.O_CLOEXEC, 0)
 	unix.Close(dir)
@@ -60,6 +42,61 @@ func OpenBeneath(root, path string) (*os.File, error) {
 		return nil, fmt.Errorf("opening %s: %w", path, ErrNotRegular)
 	}
 	return os.NewFile(uintptr(fd), path), nil
+}
+
+// StatDirBeneath returns the file system identity of the folder dir,
+// which must be root or lie below it, reached as OpenBeneath reaches a
+// file: with no symbolic link followed below root.
+func StatDirBeneath(root, dir string) (unix.Stat_t, error) {
+	var st unix.Stat_t
+	if filepath.Clean(dir) == filepath.Clean(root) {
+		if err := unix.Stat(root, &st); err != nil {
+			return st, &os.PathError{Op: "stat", Path: root, Err: err}
+		}
+		return st, nil
+	}
+
+	parent, name, err := walkBeneath(root, dir)
+	if err != nil {
+		return st, err
+	}
+	defer unix.Close(parent)
+	fd, err := unix.Openat(parent, name, unix.O_PATH|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return st, openErr(dir, dir, err)
+	}
+	defer unix.Close(fd)
+	if err := unix.Fstat(fd, &st); err != nil {
+		return st, &os.PathError{Op: "stat", Path: dir, Err: err}
+	}
+	return st, nil
+}
+
+// walkBeneath opens, without following links, the folders from root down
+// to the parent of path, and returns that parent's descriptor and path's
+// last name.
+func walkBeneath(root, path string) (dir int, name string, err error) {
+	rel, err := filepath.Rel(filepath.Clean(root), filepath.Clean(path))
+	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+		return -1, "", fmt.Errorf("opening %s: %w %s", path, ErrOutside, root)
+	}
+
+	dir, err = unix.Open(root, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return -1, "", &os.PathError{Op: "open", Path: root, Err: err}
+	}
+	parts := strings.Split(rel, "/")
+	at := root
+	for _, part := range parts[:len(parts)-1] {
+		at = filepath.Join(at, part)
+		next, err := unix.Openat(dir, part, unix.O_RDONLY|unix.O_DIRECTORY|unix.O_NOFOLLOW|unix.O_CLOEXEC, 0)
+		unix.Close(dir)
+		if err != nil {
+			return -1, "", openErr(path, at, err)
+		}
+		dir = next
+	}
+	return dir, parts[len(parts)-1], nil
 }
 
 // openErr describes a failed open of at on the way to path: ELOOP is a

@@ -292,3 +292,37 @@ func TestHashFile(t *testing.T) {
 		}
 	}
 }
+
+func TestStatDirBeneath(t *testing.T) {
+	root := t.TempDir()
+	os.MkdirAll(filepath.Join(root, "a", "b"), 0o755)
+	outside := t.TempDir()
+	os.Symlink(outside, filepath.Join(root, "a", "link"))
+
+	tests := []struct {
+		dir     string
+		wantErr error
+	}{
+		{root, nil},
+		{filepath.Join(root, "a", "b"), nil},
+		{filepath.Join(root, "a", "link"), ErrSymlink},
+		{filepath.Join(root, "a", "link", "x"), ErrSymlink},
+		{filepath.Join(root, "a", "missing"), fs.ErrNotExist},
+		{outside, ErrOutside},
+	}
+	for _, tt := range tests {
+		st, err := StatDirBeneath(root, tt.dir)
+		if !errors.Is(err, tt.wantErr) || (tt.wantErr == nil) != (err == nil) {
+			t.Errorf("StatDirBeneath(%s): %v, want %v", tt.dir, err, tt.wantErr)
+			continue
+		}
+		if err != nil {
+			continue
+		}
+		var want unix.Stat_t
+		unix.Stat(tt.dir, &want)
+		if st.Dev != want.Dev || st.Ino != want.Ino {
+			t.Errorf("StatDirBeneath(%s) = %d/%d, want %d/%d", tt.dir, st.Dev, st.Ino, want.Dev, want.Ino)
+		}
+	}
+}

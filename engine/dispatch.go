@@ -12,6 +12,8 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"golang.org/x/sys/unix"
+
 	"github.com/ventapp/ventapp/containers"
 	"github.com/ventapp/ventapp/drop"
 	"github.com/ventapp/ventapp/index"
@@ -134,6 +136,11 @@ func (e *Engine) runJob(ctx context.Context, j jobs.Job) {
 		return
 	}
 	defer cleanup()
+	checkMount, err := e.mountCheck(input)
+	if err != nil {
+		e.finish(j, jobs.Failed, nil, fmt.Sprintf("the file's folder cannot be opened safely: %v", err), nil)
+		return
+	}
 
 	// The job can be cancelled from the API while it runs.
 	jctx, cancel := context.WithCancel(ctx)
@@ -159,6 +166,7 @@ func (e *Engine) runJob(ctx context.Context, j jobs.Job) {
 			return
 		}
 	}
+	spec.BeforeStart = checkMount
 	spec.Stdout = out.line("stdout")
 	spec.Stderr = out.line("stderr")
 
@@ -264,6 +272,45 @@ func containerSpec(p *plugins.Plugin, j jobs.Job, input, id string, timeout time
 	spec.Labels["file"] = strings.ToValidUTF8(j.File, "\uFFFD")
 	spec.Labels[LabelJob] = j.ID
 	return spec
+}
+
+// mountCheck returns a check, run after runc has made the container's
+// mounts and before the plugin runs, that the folder mounted for input is
+// the folder found below the drop folder now, with no symbolic link on
+// the way. Between the last look at the file and the mount, a folder
+// swapped for a link to elsewhere would otherwise be followed by runc.
+// The check needs to see the container's root through /proc (ptrace
+// read access: root with CAP_SYS_PTRACE); without it, it warns once and
+// lets the plugin run. A folder outside the drop folder (a safe-name copy
+// under the data dir) is not checked.
+func (e *Engine) mountCheck(input string) (func(pid uint32) error, error) {
+	dir := filepath.Dir(input)
+	if _, ok := below(e.cfg.Files, dir); !ok {
+		return nil, nil
+	}
+	want, err := drop.StatDirBeneath(e.cfg.Files, dir)
+	if err != nil {
+		return nil, err
+	}
+
+	return func(pid uint32) error {
+		var got unix.Stat_t
+		err := unix.Stat(fmt.Sprintf("/proc/%d/root%s", pid, dir), &got)
+		switch {
+		case errors.Is(err, unix.EACCES), errors.Is(err, unix.EPERM):
+			e.mountCheckOff.Do(func() {
+				e.log.Warn("cannot see into plugin containers to check their mounted folder "+
+					"(needs CAP_SYS_PTRACE); plugins run unchecked", "err", err)
+			})
+			return nil
+		case err != nil:
+			return fmt.Errorf("checking the mounted folder %s: %w", dir, err)
+		case got.Dev != want.Dev || got.Ino != want.Ino:
+			return fmt.Errorf("%s was not the checked folder when it was mounted "+
+				"(swapped for a symbolic link?); the plugin did not run", dir)
+		}
+		return nil
+	}, nil
 }
 
 // containerPath returns the path the plugin container is given for the

@@ -69,6 +69,10 @@ type Engine struct {
 
 	// orphans holds IDs of jobs whose container may outlive a lost
 	// containerd connection; they are swept once it is back.
+	// mountCheckOff warns once that mounted folders cannot be checked
+	// (see mountCheck).
+	mountCheckOff sync.Once
+
 	orphansMu sync.Mutex
 	orphans   map[string]bool
 

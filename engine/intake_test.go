@@ -6,6 +6,7 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -123,5 +124,43 @@ func TestDropFilesThroughLinkedRoot(t *testing.T) {
 	}
 	if _, err := e.dropFiles(filepath.Dir(real)); !errors.Is(err, ErrNotInDrop) {
 		t.Errorf("the target's parent: %v, want %v", err, ErrNotInDrop)
+	}
+}
+
+// The mount check compares the folder a container sees with the one found
+// below the drop folder before: here this process stands for the
+// container (its root is the host's), and the folder is swapped for a
+// link in between.
+func TestMountCheck(t *testing.T) {
+	e := newIdleEngine(t)
+	sub := filepath.Join(e.cfg.Files, "sub")
+	os.MkdirAll(sub, 0o755)
+	input := filepath.Join(sub, "a.pcap")
+	os.WriteFile(input, []byte("x"), 0o644)
+	pid := uint32(os.Getpid())
+
+	check, err := e.mountCheck(input)
+	if err != nil || check == nil {
+		t.Fatalf("mountCheck: check set %v, err %v", check != nil, err)
+	}
+	if err := check(pid); err != nil {
+		t.Errorf("the same folder: %v", err)
+	}
+
+	outside := t.TempDir()
+	os.Rename(sub, sub+".real")
+	if err := os.Symlink(outside, sub); err != nil {
+		t.Fatal(err)
+	}
+	if err := check(pid); err == nil || !strings.Contains(err.Error(), "not the checked folder") {
+		t.Errorf("a folder swapped for a link: %v, want a refusal", err)
+	}
+	if _, err := e.mountCheck(input); !errors.Is(err, drop.ErrSymlink) {
+		t.Errorf("mountCheck through the link: %v, want %v", err, drop.ErrSymlink)
+	}
+
+	// A folder outside the drop folder is not checked.
+	if check, err := e.mountCheck(filepath.Join(outside, "x")); check != nil || err != nil {
+		t.Errorf("outside: check set %v, err %v", check != nil, err)
 	}
 }

@@ -3,6 +3,7 @@ package engine
 import (
 	"context"
 	"errors"
+	"fmt"
 	"io/fs"
 	"os"
 	"path/filepath"
@@ -10,6 +11,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/ventapp/ventapp/jobs"
 	"github.com/ventapp/ventapp/plugins"
@@ -224,4 +227,78 @@ func TestSettledRecord(t *testing.T) {
 			t.Errorf("%s: note %q, want %q", tt.path, note, tt.note)
 		}
 	}
+}
+
+// A folder of the drop folder swapped back and forth with a link to
+// elsewhere while jobs start never shows a plugin what lies elsewhere:
+// each job runs on the real folder or is refused. (Without the check
+// after runc's mounts, about half of such jobs read the other folder.)
+func TestFolderSwappedForLinkWhileJobsStart(t *testing.T) {
+	te := startEngine(t, "")
+	ctx := context.Background()
+	sub := filepath.Join(te.drop, "sub")
+	outside := t.TempDir()
+	var files []string
+	for i := range 16 {
+		name := fmt.Sprintf("f%02d.txt", i)
+		files = append(files, te.dropFile("sub", name, "inside\n"))
+		os.WriteFile(filepath.Join(outside, name), []byte("OUTSIDE\n"), 0o644)
+	}
+	for _, f := range files {
+		te.waitRecorded(f)
+	}
+	link := filepath.Join(te.drop, ".swap") // a dot name: the watcher ignores it
+	if err := os.Symlink(outside, link); err != nil {
+		t.Fatal(err)
+	}
+
+	te.addPlugin("catter", `cat "$1"`, "ext_types = .txt\nprocess_from_tool = sub")
+	past := time.Now().Add(-time.Minute)
+	for _, f := range files {
+		os.Chtimes(f, past, past)
+	}
+	res, err := te.Process(ctx, []string{sub}, nil)
+	if err != nil || len(res) != len(files) {
+		t.Fatalf("process: %d results, %v", len(res), err)
+	}
+
+	stop := make(chan struct{})
+	swapped := make(chan struct{})
+	go func() {
+		defer close(swapped)
+		n := 0
+		for {
+			select {
+			case <-stop:
+				if n%2 == 1 { // put the real folder back
+					unix.Renameat2(unix.AT_FDCWD, sub, unix.AT_FDCWD, link, unix.RENAME_EXCHANGE)
+				}
+				return
+			default:
+			}
+			if err := unix.Renameat2(unix.AT_FDCWD, sub, unix.AT_FDCWD, link, unix.RENAME_EXCHANGE); err != nil {
+				t.Errorf("swap: %v", err)
+				return
+			}
+			n++
+			time.Sleep(time.Millisecond)
+		}
+	}()
+	for _, f := range files {
+		te.waitJob("catter", f, 2*time.Minute)
+	}
+	close(stop)
+	<-swapped
+
+	list, _ := te.Store().List(jobs.Filter{Tool: "catter"})
+	ran := 0
+	for _, j := range list {
+		if strings.Contains(strings.Join(j.LogTail, "\n"), "OUTSIDE") {
+			t.Errorf("job %s (%s) read the folder behind the link: %q", j.ID, j.File, j.LogTail)
+		}
+		if j.State == jobs.Done {
+			ran++
+		}
+	}
+	t.Logf("%d of %d jobs ran on the real folder; the others were refused", ran, len(list))
 }
