@@ -302,3 +302,22 @@ func TestFolderSwappedForLinkWhileJobsStart(t *testing.T) {
 	}
 	t.Logf("%d of %d jobs ran on the real folder; the others were refused", ran, len(list))
 }
+
+// A drop folder that is itself a link (followed by the watcher) runs its
+// jobs through the mount check like any other.
+func TestDropFolderIsALink(t *testing.T) {
+	var link string
+	te := startEngineWith(t, "", func(e *Engine) {
+		link = filepath.Join(t.TempDir(), "drop-link")
+		os.MkdirAll(e.cfg.Files, 0o755)
+		if err := os.Symlink(e.cfg.Files, link); err != nil {
+			t.Fatal(err)
+		}
+		e.cfg.Files = link
+	})
+	te.addPlugin("linked", `echo saw "$1"`, "ext_types = .lnk")
+	te.dropFile("", "a.lnk", "x")
+	if j := te.waitJob("linked", filepath.Join(link, "a.lnk"), time.Minute); j.State != jobs.Done {
+		t.Fatalf("job in a linked drop folder: %s %s", j.State, j.Reason)
+	}
+}
