@@ -72,12 +72,22 @@ func StatDirBeneath(root, dir string) (unix.Stat_t, error) {
 	return st, nil
 }
 
+// Within returns path relative to the folder dir, and whether path is dir
+// itself or lies below it (by their names: links are not looked at).
+func Within(dir, path string) (rel string, ok bool) {
+	rel, err := filepath.Rel(filepath.Clean(dir), filepath.Clean(path))
+	if err != nil || (rel != "." && !filepath.IsLocal(rel)) {
+		return "", false
+	}
+	return rel, true
+}
+
 // walkBeneath opens, without following links, the folders from root down
 // to the parent of path, and returns that parent's descriptor and path's
 // last name.
 func walkBeneath(root, path string) (dir int, name string, err error) {
-	rel, err := filepath.Rel(filepath.Clean(root), filepath.Clean(path))
-	if err != nil || rel == "." || rel == ".." || strings.HasPrefix(rel, "../") {
+	rel, ok := Within(root, path)
+	if !ok || rel == "." {
 		return -1, "", fmt.Errorf("opening %s: %w %s", path, ErrOutside, root)
 	}
 

@@ -326,3 +326,22 @@ func TestStatDirBeneath(t *testing.T) {
 		}
 	}
 }
+
+func TestWithin(t *testing.T) {
+	tests := []struct {
+		dir, path, rel string
+		ok             bool
+	}{
+		{"/drop", "/drop", ".", true},
+		{"/drop/", "/drop/a/b", "a/b", true},
+		{"/drop", "/drop/../etc", "", false},
+		{"/drop", "/dropped/x", "", false},
+		{"/drop", "/etc", "", false},
+		{"/drop", "/drop/..x", "..x", true},
+	}
+	for _, tt := range tests {
+		if rel, ok := Within(tt.dir, tt.path); rel != tt.rel || ok != tt.ok {
+			t.Errorf("Within(%q, %q) = %q, %v; want %q, %v", tt.dir, tt.path, rel, ok, tt.rel, tt.ok)
+		}
+	}
+}

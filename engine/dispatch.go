@@ -285,7 +285,7 @@ func containerSpec(p *plugins.Plugin, j jobs.Job, input, id string, timeout time
 // under the data dir) is not checked.
 func (e *Engine) mountCheck(input string) (func(pid uint32) error, error) {
 	dir := filepath.Dir(input)
-	if _, ok := below(e.cfg.Files, dir); !ok {
+	if _, ok := drop.Within(e.cfg.Files, dir); !ok {
 		return nil, nil
 	}
 	want, err := drop.StatDirBeneath(e.cfg.Files, dir)

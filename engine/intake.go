@@ -154,7 +154,7 @@ func (e *Engine) inputFile(path string) (os.FileInfo, error) {
 // not lead outside); elsewhere (the drop folder moved since) by its path.
 // Either way it must be a regular file: a FIFO is refused, not waited on.
 func (e *Engine) openInput(path string) (*os.File, error) {
-	if _, ok := below(e.cfg.Files, path); ok {
+	if _, ok := drop.Within(e.cfg.Files, path); ok {
 		return drop.OpenBeneath(e.cfg.Files, path)
 	}
 	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK, 0)

@@ -140,16 +140,6 @@ func pathErr(err error) error {
 	return err
 }
 
-// below returns path relative to dir, and whether path is dir or lies
-// below it.
-func below(dir, path string) (string, bool) {
-	rel, err := filepath.Rel(dir, path)
-	if err != nil || rel == ".." || strings.HasPrefix(rel, "../") {
-		return "", false
-	}
-	return rel, true
-}
-
 // dropFiles checks that p is a file or folder the watcher would hand on
 // and returns the regular files at or under it, in lexical order.
 func (e *Engine) dropFiles(p string) ([]string, error) {
@@ -161,12 +151,12 @@ func (e *Engine) dropFiles(p string) ([]string, error) {
 	}
 	p = filepath.Clean(p)
 	root := filepath.Clean(e.cfg.Files)
-	rel, ok := below(root, p)
+	rel, ok := drop.Within(root, p)
 	if !ok {
 		// The drop folder may be a link (the watcher follows that one):
 		// a path under its target names the same files.
 		if real, err := filepath.EvalSymlinks(root); err == nil && real != root {
-			if rel, ok = below(real, p); ok {
+			if rel, ok = drop.Within(real, p); ok {
 				p = filepath.Join(root, rel)
 			}
 		}
