@@ -65,25 +65,45 @@ func TestFileReadyWhileStopping(t *testing.T) {
 	}
 }
 
+// subFile writes sub/a.pcap in the drop folder of e.
+func subFile(t *testing.T, e *Engine, content string) (sub, file string) {
+	t.Helper()
+	sub = filepath.Join(e.cfg.Files, "sub")
+	file = filepath.Join(sub, "a.pcap")
+	if err := os.MkdirAll(sub, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(file, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	return sub, file
+}
+
+// swapForLink moves the folder dir aside and puts a link to target in its
+// place.
+func swapForLink(t *testing.T, dir, target string) {
+	t.Helper()
+	if err := os.Rename(dir, dir+".real"); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Symlink(target, dir); err != nil {
+		t.Fatal(err)
+	}
+}
+
 // A job's file is checked as the watcher sees it just before its
 // container starts: a folder swapped for a link to elsewhere since the
 // file was queued is refused, and so is a FIFO put in the file's place.
 func TestInputFile(t *testing.T) {
 	e := newIdleEngine(t)
-	sub := filepath.Join(e.cfg.Files, "sub")
-	os.MkdirAll(sub, 0o755)
-	file := filepath.Join(sub, "a.pcap")
-	os.WriteFile(file, []byte("inside"), 0o644)
+	sub, file := subFile(t, e, "inside")
 	if fi, err := e.inputFile(file); err != nil || fi.Size() != 6 {
 		t.Fatalf("inputFile before the swap: %v, %v", fi, err)
 	}
 
 	outside := t.TempDir()
 	os.WriteFile(filepath.Join(outside, "a.pcap"), []byte("outside!"), 0o644)
-	os.Rename(sub, sub+".real")
-	if err := os.Symlink(outside, sub); err != nil {
-		t.Fatal(err)
-	}
+	swapForLink(t, sub, outside)
 	if _, err := e.inputFile(file); !errors.Is(err, drop.ErrSymlink) {
 		t.Errorf("inputFile through a linked folder: %v, want %v", err, drop.ErrSymlink)
 	}
@@ -133,10 +153,7 @@ func TestDropFilesThroughLinkedRoot(t *testing.T) {
 // link in between.
 func TestMountCheck(t *testing.T) {
 	e := newIdleEngine(t)
-	sub := filepath.Join(e.cfg.Files, "sub")
-	os.MkdirAll(sub, 0o755)
-	input := filepath.Join(sub, "a.pcap")
-	os.WriteFile(input, []byte("x"), 0o644)
+	sub, input := subFile(t, e, "x")
 	pid := uint32(os.Getpid())
 
 	check, err := e.mountCheck(input)
@@ -148,10 +165,7 @@ func TestMountCheck(t *testing.T) {
 	}
 
 	outside := t.TempDir()
-	os.Rename(sub, sub+".real")
-	if err := os.Symlink(outside, sub); err != nil {
-		t.Fatal(err)
-	}
+	swapForLink(t, sub, outside)
 	if err := check(pid); err == nil || !strings.Contains(err.Error(), "not the checked folder") {
 		t.Errorf("a folder swapped for a link: %v, want a refusal", err)
 	}
