@@ -342,8 +342,13 @@ const connectWait = 15 * time.Second
 func (e *Engine) containerdSoon(ctx context.Context) (*containers.Client, error) {
 	deadline := e.started.Add(connectWait)
 	for {
+		// Whether containerd has answered is read before the connection
+		// itself: connect records the answer last, so a connection that
+		// finishes between the two reads is seen on the next turn rather
+		// than reported as down.
+		answered := e.ctrVer.Load() != nil
 		c, err := e.Containerd()
-		if err == nil || e.ctrVer.Load() != nil || time.Now().After(deadline) {
+		if err == nil || answered || time.Now().After(deadline) {
 			return c, err
 		}
 		select {
