@@ -15,6 +15,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/core/content"
@@ -25,6 +26,7 @@ import (
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 
 	"github.com/ventapp/ventapp/internal/ctrdtest"
+	"github.com/ventapp/ventapp/internal/taskio"
 )
 
 // env is a private containerd with a client and a namespaced context.
@@ -227,6 +229,9 @@ func (e *env) run(tb testing.TB, image string, args ...string) (string, uint32) 
 		tb.Fatalf("start task: %v", err)
 	}
 	status := <-exitCh
+	if !taskio.Drain(task.IO(), 10*time.Second) {
+		tb.Errorf("%s: output still open 10s after exit", image)
+	}
 	if _, err := task.Delete(e.ctx); err != nil {
 		tb.Errorf("delete task: %v", err)
 	}

@@ -24,6 +24,8 @@ import (
 	"github.com/opencontainers/image-spec/identity"
 	ocispec "github.com/opencontainers/image-spec/specs-go/v1"
 	specs "github.com/opencontainers/runtime-spec/specs-go"
+
+	"github.com/ventapp/ventapp/internal/taskio"
 )
 
 // outputTail is how many output lines a failed RUN's error shows.
@@ -31,6 +33,10 @@ const outputTail = 20
 
 // killWait bounds the wait for a killed RUN task to exit.
 const killWait = 10 * time.Second
+
+// drainWait bounds the wait, once a RUN command has exited, for the rest of
+// its output to be read (a background process it left may hold it open).
+const drainWait = 10 * time.Second
 
 // tasksStarted counts the RUN tasks this process started; tests read it to
 // see that a cached rebuild runs nothing.
@@ -272,7 +278,10 @@ func (b *build) runContainer(ctx context.Context, key string, op *runOp,
 	if err != nil {
 		return nil, 0, fmt.Errorf("task result: %w", err)
 	}
-	// Deleting the task waits for its output to be copied.
+	if tio := task.IO(); tio != nil && !taskio.Drain(tio, drainWait) {
+		b.log.Warn("RUN output still open after the command exited; dropping the rest",
+			"container", key, "waited", drainWait)
+	}
 	deleted = true
 	if _, err := task.Delete(cleanup); err != nil && !errdefs.IsNotFound(err) {
 		return nil, 0, fmt.Errorf("delete task: %w", err)

@@ -13,6 +13,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/ulikunitz/xz"
@@ -145,6 +146,33 @@ func TestRunWhiteoutAndOutput(t *testing.T) {
 	}
 	if !slices.Contains(progress, " | said-hello") {
 		t.Errorf("RUN output not in progress: %q", progress)
+	}
+}
+
+// slowWriter holds each write for a while, as a busy machine may.
+type slowWriter struct {
+	syncBuffer
+	delay time.Duration
+}
+
+func (w *slowWriter) Write(p []byte) (int, error) {
+	time.Sleep(w.delay)
+	return w.syncBuffer.Write(p)
+}
+
+// TestRunOutputSlowReader: output the process wrote before it exited is
+// all read, even when the reader is still busy with an earlier part then.
+func TestRunOutputSlowReader(t *testing.T) {
+	e := newEnv(t)
+	base := e.busyboxBase(t)
+	out := &slowWriter{delay: 500 * time.Millisecond}
+	e.mustBuild(t, t.TempDir(), "FROM "+base+"\nRUN echo one; sleep 0.2; echo two\n",
+		"ventapp-test/slow:latest", func(o *Options) {
+			o.FIFODir = e.d.FIFODir
+			o.Output = out
+		})
+	if got := out.String(); got != "one\ntwo\n" {
+		t.Errorf("RUN output %q, want both lines", got)
 	}
 }
 

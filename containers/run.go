@@ -13,6 +13,8 @@ import (
 	"github.com/containerd/containerd/v2/core/snapshots"
 	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
+
+	"github.com/ventapp/ventapp/internal/taskio"
 )
 
 // Snapshotter is the containerd snapshotter images are unpacked into and
@@ -280,7 +282,7 @@ func (c *Client) deleteTask(ctx context.Context, task client.Task, exited bool,
 	defer cancel()
 
 	tio := task.IO()
-	if exited && tio != nil && !waitIO(tio, drainTimeout) {
+	if exited && tio != nil && !taskio.Drain(tio, drainTimeout) {
 		c.log.Warn("container output still open after exit; dropping the rest",
 			"container", task.ID(), "waited", drainTimeout)
 	}
@@ -305,27 +307,6 @@ func (c *Client) deleteTask(ctx context.Context, task client.Task, exited bool,
 		return fmt.Errorf("%w: delete task %s: %w", ErrCleanup, task.ID(), err)
 	}
 	return nil
-}
-
-// waitIO waits up to limit for tio's copies to finish, and reports whether
-// they did. If not, it cancels them.
-func waitIO(tio cio.IO, limit time.Duration) bool {
-	done := make(chan struct{})
-	go func() {
-		tio.Wait()
-		close(done)
-	}()
-
-	t := time.NewTimer(limit)
-	defer t.Stop()
-	select {
-	case <-done:
-		return true
-	case <-t.C:
-		tio.Cancel()
-		<-done
-		return false
-	}
 }
 
 // startErr wraps a task create or start failure: ctx's error when the
