@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -221,6 +222,28 @@ func TestEndToEndTap(t *testing.T) {
 		want = append(want, filepath.Base(f))
 	}
 	a.waitSearch("+fields.type:flow +fields.dst_port:9999", want...)
+
+	// Metadata, the table, and a delete that names one unknown tap too:
+	// the known one goes, the unknown one is reported, and the exit is 1.
+	if out := a.mustRun("tap", "update", "e2e", "--metadata", `{"site": "lab 3"}`); out != "e2e: metadata updated\n" {
+		t.Errorf("tap update printed %q", out)
+	}
+	if st := tapStatus(t, a, "e2e"); st.Config.Metadata["site"] != "lab 3" {
+		t.Errorf("metadata after update: %v", st.Config.Metadata)
+	}
+	if out := a.mustRun("tap", "list"); !strings.Contains(out, "udp port 9999") || !strings.Contains(out, "done") {
+		t.Errorf("tap list does not show the tap's filter and state:\n%s", out)
+	}
+	out, errOut, err := a.run("tap", "delete", "nosuch", "e2e")
+	var exit *exec.ExitError
+	if !errors.As(err, &exit) || exit.ExitCode() != 1 || out != "e2e: deleted\n" ||
+		!strings.Contains(errOut, "nosuch") {
+		t.Errorf("tap delete nosuch e2e: %v, stdout %q, stderr %q; want e2e deleted, nosuch reported, exit 1",
+			err, out, errOut)
+	}
+	if out := a.mustRun("tap", "list", "--json"); strings.TrimSpace(out) != "[]" {
+		t.Errorf("taps left after delete: %s", out)
+	}
 }
 
 // tapStatus reads one tap from `ventapp tap list --json`.
