@@ -44,6 +44,11 @@ type Options struct {
 
 	// Logger receives lifecycle and cleanup messages. Default: discard.
 	Logger *slog.Logger
+
+	// ServiceLogger is the executable containerd's shim runs to write a
+	// service's output to its log file; it must call ServiceLogMain first
+	// thing. Default: this program's own executable.
+	ServiceLogger string
 }
 
 // Client runs containers in one namespace of one containerd. It is safe for
@@ -54,6 +59,7 @@ type Client struct {
 	ns      string
 	fifoDir string
 	log     *slog.Logger
+	logExe  string // see Options.ServiceLogger
 }
 
 // Connect dials containerd at opts.Address and checks that it answers. When
@@ -68,6 +74,7 @@ func Connect(ctx context.Context, opts Options) (*Client, error) {
 		ns:      opts.Namespace,
 		fifoDir: opts.FIFODir,
 		log:     opts.Logger,
+		logExe:  opts.ServiceLogger,
 	}
 	if c.ns == "" {
 		c.ns = DefaultNamespace

@@ -11,7 +11,6 @@ import (
 	"time"
 
 	"github.com/containerd/containerd/v2/client"
-	"github.com/containerd/containerd/v2/pkg/cio"
 	"github.com/containerd/errdefs"
 )
 
@@ -34,15 +33,17 @@ const (
 	stableRun = 30 * time.Second
 
 	// maxLogBytes is the size above which a service's log file is moved to
-	// "<log>.1" when its container is (re)started.
+	// "<log>.1": when its container is (re)started, and by the logging
+	// process while it runs.
 	maxLogBytes = 16 << 20
 )
 
 // ServiceOptions configure RunService.
 type ServiceOptions struct {
 	// LogPath is the file that receives the container's stdout and stderr,
-	// appended by containerd's shim, so output is kept while ventapp is
-	// down. Required; its folder is created.
+	// appended by a logging process that containerd's shim runs (see
+	// Options.ServiceLogger), so output is kept while ventapp is down.
+	// Required; its folder is created.
 	LogPath string
 
 	// NoRestart leaves the container stopped when its process exits. By
@@ -86,10 +87,11 @@ type ServiceStatus struct {
 // running, restarting it after an exit, until Stop removes it. Its methods
 // are safe for concurrent use.
 type Service struct {
-	c    *Client
-	spec Spec
-	o    ServiceOptions
-	ctr  client.Container
+	c      *Client
+	spec   Spec
+	o      ServiceOptions
+	logExe string // the logging program (see serviceLogIO)
+	ctr    client.Container
 
 	ctx    context.Context // namespace, never cancelled by the caller
 	cancel context.CancelFunc
@@ -119,6 +121,14 @@ func (c *Client) RunService(ctx context.Context, s Spec, o ServiceOptions) (*Ser
 	if err := os.MkdirAll(filepath.Dir(o.LogPath), 0o750); err != nil {
 		return nil, fmt.Errorf("service %s: log folder: %w", s.ID, err)
 	}
+	logExe := c.logExe
+	if logExe == "" {
+		exe, err := os.Executable()
+		if err != nil {
+			return nil, fmt.Errorf("service %s: finding the program that writes its log: %w", s.ID, err)
+		}
+		logExe = exe
+	}
 	s.Timeout, s.Stdout, s.Stderr = 0, nil, nil
 
 	ctx = c.nsCtx(ctx)
@@ -133,7 +143,7 @@ func (c *Client) RunService(ctx context.Context, s Spec, o ServiceOptions) (*Ser
 
 	sctx, cancel := context.WithCancel(c.nsCtx(context.WithoutCancel(ctx)))
 	sv := &Service{
-		c: c, spec: s, o: o, ctr: ctr, ctx: sctx, cancel: cancel,
+		c: c, spec: s, o: o, logExe: logExe, ctr: ctr, ctx: sctx, cancel: cancel,
 		done:   make(chan struct{}),
 		status: ServiceStatus{ID: s.ID, LastExit: -1},
 	}
@@ -169,7 +179,7 @@ func (sv *Service) Done() <-chan struct{} { return sv.done }
 // the log file, and returns the channel its exit arrives on.
 func (sv *Service) startTask(ctx context.Context) (<-chan client.ExitStatus, error) {
 	rotateLog(sv.o.LogPath)
-	task, err := sv.ctr.NewTask(ctx, cio.LogFile(sv.o.LogPath))
+	task, err := sv.ctr.NewTask(ctx, serviceLogIO(sv.logExe, sv.o.LogPath))
 	if err != nil {
 		return nil, sv.c.startErr(ctx, err, "create task for service %s", sv.spec.ID)
 	}

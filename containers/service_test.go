@@ -60,6 +60,43 @@ func TestServiceRestartsAndStops(t *testing.T) {
 	}
 }
 
+// TestServiceLogKeepsLastOutput: a service that writes more to stderr
+// than a pipe holds just before it exits finds all of it in its log, in
+// order after its stdout. (containerd's "file" log closed the file when
+// stdout ended and lost what stderr still held.)
+func TestServiceLogKeepsLastOutput(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	logPath := filepath.Join(t.TempDir(), "last.log")
+
+	// dd writes its block at once, so the exit comes while the pipe still
+	// holds nearly all of it.
+	script := `yes failing | head -n 7000 > /tmp/e; echo started; sleep 0.2; ` +
+		`dd if=/tmp/e bs=56000 count=1 >&2 2>/dev/null; exit 4`
+	sv, err := e.c.RunService(ctx, serviceSpec("svc-last", script), ServiceOptions{LogPath: logPath, NoRestart: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-sv.Done():
+	case <-time.After(20 * time.Second):
+		t.Fatal("the service did not end")
+	}
+	if err := sv.Stop(ctx); err != nil {
+		t.Fatal(err)
+	}
+
+	data, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := "started\n" + strings.Repeat("failing\n", 7000)
+	if string(data) != want {
+		t.Errorf("log holds %d bytes, %d lines of stderr, ends %q; want %d bytes ending %q",
+			len(data), strings.Count(string(data), "failing\n"), data[max(0, len(data)-30):], len(want), "failing\n")
+	}
+}
+
 func TestServiceStopSignals(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()

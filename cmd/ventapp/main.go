@@ -16,6 +16,7 @@ import (
 	"os"
 	"strings"
 
+	"github.com/ventapp/ventapp/containers"
 	"github.com/ventapp/ventapp/internal/termquiet"
 )
 
@@ -83,6 +84,8 @@ func commands() []command {
 }
 
 func main() {
+	// containerd's shim runs this binary to write a service's log.
+	containers.ServiceLogMain()
 	termquiet.Restore()
 	env := &cliEnv{stdin: os.Stdin, stdout: os.Stdout, stderr: os.Stderr}
 	os.Exit(run(context.Background(), env, os.Args[1:]))

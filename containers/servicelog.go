@@ -1,0 +1,150 @@
+package containers
+
+import (
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"sync"
+	"syscall"
+
+	"github.com/containerd/containerd/v2/pkg/cio"
+)
+
+// A service's output is written to its log file by a small logging
+// process that containerd's shim starts for each task: this program's own
+// executable, run with serviceLogArg and the log path (containerd's
+// "binary" log URI). The shim hands it the read ends of the task's stdout
+// and stderr pipes as file descriptors 3 and 4, and waits for descriptor
+// 5 to close before it starts the task. Being the shim's child, the logger
+// keeps writing while ventapp is down or restarting.
+//
+// containerd's own "file" log URI was used before. Its shim closes the
+// shared file as soon as stdout ends, so whatever stderr still held when
+// the process exited (often the very message saying why) could be lost.
+
+// serviceLogArg is the first argument of a logging process.
+const serviceLogArg = "--ventapp-service-log"
+
+// logChunk is the most a logging process reads at once.
+const logChunk = 32 << 10
+
+// serviceLogIO is the task IO of a service logging to path through exe.
+func serviceLogIO(exe, path string) cio.Creator {
+	return cio.BinaryIO(exe, map[string]string{serviceLogArg: path})
+}
+
+// ServiceLogMain makes this process a service's logging process when
+// containerd's shim started it as one, and then exits; otherwise it
+// returns at once. A program that runs services (RunService uses the
+// program's own executable as the logger) calls it first thing in main,
+// and its tests first thing in TestMain.
+func ServiceLogMain() {
+	if len(os.Args) != 3 || os.Args[1] != serviceLogArg {
+		return
+	}
+	os.Exit(serviceLog(os.Args[2], os.NewFile(3, "stdout"), os.NewFile(4, "stderr"), os.NewFile(5, "ready")))
+}
+
+// serviceLog appends what arrives on stdout and stderr to the file at
+// path until both end, and returns the exit status. It closes ready once
+// the file is open. The shim sends SIGTERM when the task is deleted; the
+// logger still reads both streams to their end (they end once the task's
+// processes are gone) so nothing written before is lost.
+func serviceLog(path string, stdout, stderr io.Reader, ready io.Closer) int {
+	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGPIPE)
+
+	lf, err := openLog(path)
+	if err != nil {
+		// The shim starts the task all the same; its output then has no
+		// reader. Nothing can be told to the daemon from here.
+		fmt.Fprintf(os.Stderr, "ventapp service log: %v\n", err)
+		ready.Close()
+		return 1
+	}
+	ready.Close()
+
+	var wg sync.WaitGroup
+	for _, r := range []io.Reader{stdout, stderr} {
+		wg.Go(func() { lf.copyFrom(r) })
+	}
+	wg.Wait()
+	if err := lf.close(); err != nil {
+		fmt.Fprintf(os.Stderr, "ventapp service log: %v\n", err)
+		return 1
+	}
+	return 0
+}
+
+// logFile is a service's log file shared by its two streams. It is
+// moved to "<path>.1" when it grows past maxLogBytes, as at a restart.
+type logFile struct {
+	path string
+
+	mu   sync.Mutex
+	f    *os.File
+	size int64
+}
+
+// openLog opens the log file at path for appending, creating it.
+func openLog(path string) (*logFile, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return &logFile{path: path, f: f, size: fi.Size()}, nil
+}
+
+// copyFrom appends what r yields, a read at a time, until r ends. Write
+// errors (a full disk) drop that piece and go on reading, so the task is
+// never blocked on its output.
+func (l *logFile) copyFrom(r io.Reader) {
+	buf := make([]byte, logChunk)
+	for {
+		n, err := r.Read(buf)
+		if n > 0 {
+			l.write(buf[:n])
+		}
+		if err != nil {
+			return
+		}
+	}
+}
+
+// write appends p, rotating the file first when it has grown too big.
+func (l *logFile) write(p []byte) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+
+	if l.size > maxLogBytes {
+		l.rotate()
+	}
+	n, _ := l.f.Write(p)
+	l.size += int64(n)
+}
+
+// rotate moves the file to "<path>.1" and opens a new one. If that fails
+// the old file goes on growing.
+func (l *logFile) rotate() {
+	if err := os.Rename(l.path, l.path+".1"); err != nil {
+		return
+	}
+	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return
+	}
+	l.f.Close()
+	l.f, l.size = f, 0
+}
+
+// close closes the file.
+func (l *logFile) close() error {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.f.Close()
+}

@@ -1,0 +1,75 @@
+package containers
+
+import (
+	"bytes"
+
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+)
+
+// closeRecorder records whether Close was called.
+type closeRecorder struct{ closed bool }
+
+func (c *closeRecorder) Close() error {
+	c.closed = true
+	return nil
+}
+
+func TestServiceLog(t *testing.T) {
+	dir := t.TempDir()
+	big := filepath.Join(dir, "big.log")
+	if err := os.WriteFile(big, bytes.Repeat([]byte("o"), maxLogBytes+1), 0o640); err != nil {
+		t.Fatal(err)
+	}
+
+	tests := []struct {
+		name           string
+		path           string
+		stdout, stderr string
+		wantExit       int
+		want, wantOld  string // the log file and "<log>.1" after; "-": absent
+	}{
+		{"both streams", filepath.Join(dir, "a.log"), "out 1\nout 2\n", "err 1\n", 0, "", "-"},
+		{"nothing printed", filepath.Join(dir, "empty.log"), "", "", 0, "", "-"},
+		{"grown too big", big, "fresh\n", "", 0, "fresh\n", strings.Repeat("o", maxLogBytes+1)},
+		{"folder missing", filepath.Join(dir, "no", "such.log"), "lost\n", "", 1, "-", "-"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			ready := &closeRecorder{}
+			code := serviceLog(tt.path, strings.NewReader(tt.stdout), strings.NewReader(tt.stderr), ready)
+			if code != tt.wantExit || !ready.closed {
+				t.Errorf("exit %d, ready closed %v; want %d, true", code, ready.closed, tt.wantExit)
+			}
+
+			got := readOr(t, tt.path, "-")
+			if tt.want == "" && tt.wantExit == 0 {
+				// The two streams may interleave only at read boundaries.
+				if len(got) != len(tt.stdout)+len(tt.stderr) || !strings.Contains(got, tt.stdout) ||
+					!strings.Contains(got, tt.stderr) {
+					t.Errorf("log %q, want %q and %q", got, tt.stdout, tt.stderr)
+				}
+			} else if got != tt.want {
+				t.Errorf("log %.40q, want %.40q", got, tt.want)
+			}
+			if old := readOr(t, tt.path+".1", "-"); old != tt.wantOld {
+				t.Errorf("%s.1: %.40q (%d bytes), want %.40q", filepath.Base(tt.path), old, len(old), tt.wantOld)
+			}
+		})
+	}
+}
+
+// readOr returns the file's content, or missing when there is no file.
+func readOr(t *testing.T, path, missing string) string {
+	t.Helper()
+	data, err := os.ReadFile(path)
+	if os.IsNotExist(err) {
+		return missing
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	return string(data)
+}
