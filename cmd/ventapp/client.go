@@ -129,24 +129,23 @@ func humanBytes(n uint64) string {
 	return fmt.Sprintf("%.1f %ciB", float64(n)/float64(div), "KMGTPE"[exp])
 }
 
+// cmdPlugins adds, lists and manages plugin tools through the daemon.
 func cmdPlugins(ctx context.Context, env *cliEnv, args []string) error {
 	if len(args) == 0 {
 		return fmt.Errorf("%w: missing subcommand", errUsage)
 	}
 	sub, args := args[0], args[1:]
-	fs := newFlags(env, "plugins "+sub)
-	asJSON := fs.Bool("json", false, "print JSON")
-	branch := fs.String("branch", "", "git branch to add (default: the repository's default branch)")
-	commit := fs.String("commit", "", "git commit to check out (default: the branch tip)")
-	tools := fs.String("tools", "", "comma-separated tool names to add (default: all)")
-	core := fs.Bool("core", false, "add only tools whose path contains \"core\"")
-	credsStdin := fs.Bool("credentials-stdin", false,
-		"read the git user name and password (or token) from stdin, one line each (plugins add URL)")
-	out := fs.String("o", "", "bundle file to write (plugins export)")
-	follow := fs.Bool("f", false, "keep printing new output (plugins logs)")
+	var o pluginsOpts
+	fs := pluginsFlagSet(env, sub, &o)
+	if fs == nil {
+		return fmt.Errorf("%w: unknown subcommand %q", errUsage, sub)
+	}
 	pos, err := parseInterspersed(fs, args)
 	if err != nil {
 		return err
+	}
+	if len(pos) > 0 && (sub == "list" || sub == "manifest" || sub == "services") {
+		return fmt.Errorf("%w: plugins %s takes no arguments, got %q", errUsage, sub, pos)
 	}
 	c, err := env.client()
 	if err != nil {
@@ -155,99 +154,144 @@ func cmdPlugins(ctx context.Context, env *cliEnv, args []string) error {
 
 	switch sub {
 	case "add":
-		if len(pos) != 1 {
-			return fmt.Errorf("%w: plugins add takes one folder or git URL", errUsage)
-		}
-		if isGitURL(pos[0]) {
-			return addRepo(ctx, env, c, api.AddPluginRequest{
-				URL: pos[0], Branch: *branch, Commit: *commit, Tools: splitList(*tools), Core: *core,
-			}, *asJSON, *credsStdin)
-		}
-		if *credsStdin {
-			return fmt.Errorf("%w: --credentials-stdin is for a git URL, not a folder", errUsage)
-		}
-		dir, err := filepath.Abs(pos[0])
-		if err != nil {
-			return err
-		}
-		if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-			return fmt.Errorf("plugin folder %s: not a readable directory", pos[0])
-		}
-		var res []engine.AddResult
-		p := newProgress(env.stderr, "adding plugins from "+dir+" and building their images", 0)
-		err = c.PostJSON(ctx, "/api/v1/plugins", api.AddPluginRequest{Path: dir}, &res)
-		p.finish(result(err))
-		if err != nil {
-			return err
-		}
-		if *asJSON {
-			return env.printJSON(res)
-		}
-		return printAdded(env, "", res)
-
+		return pluginsAdd(ctx, env, c, pos, o)
 	case "list":
-		var list []*plugins.Plugin
-		if err := c.Get(ctx, "/api/v1/plugins", nil, &list); err != nil {
-			return err
-		}
-		if *asJSON {
-			return env.printJSON(list)
-		}
-		w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
-		fmt.Fprintln(w, "TOOL\tNAME\tIMAGE\tBUILT\tENABLED\tEXT TYPES\tSOURCE")
-		for _, p := range list {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.LinkName, p.Image, yesNo(p.Built),
-				yesNo(p.Enabled), strings.Join(p.Settings.ExtTypes, ","), p.Dir)
-		}
-		return w.Flush()
-
+		return pluginsList(ctx, env, c, o.json)
 	case "build", "enable", "disable":
-		if len(pos) == 0 {
-			return fmt.Errorf("%w: plugins %s needs at least one tool name", errUsage, sub)
-		}
-		for _, name := range pos {
-			path := "/api/v1/plugins/" + url.PathEscape(name) + "/" + sub
-			var out map[string]any
-			if err := c.Do(ctx, "POST", path, nil, nil, &out); err != nil {
-				return fmt.Errorf("%s: %w", name, err)
-			}
-			if e, _ := out["error"].(string); e != "" {
-				return fmt.Errorf("%s: %s", name, e)
-			}
-			done := map[string]string{"build": "built", "enable": "enabled", "disable": "disabled"}[sub]
-			fmt.Fprintf(env.stdout, "%s: %s\n", name, done)
-		}
-		return nil
-
+		return pluginsSet(ctx, env, c, sub, pos)
 	case "manifest":
 		return c.Get(ctx, "/api/v1/plugins/manifest", nil, env.stdout)
-
 	case "start", "stop", "clean", "remove", "update", "rollback":
-		return toolActions(ctx, env, c, sub, pos, *asJSON)
+		return toolActions(ctx, env, c, sub, pos, o.json)
 	case "configure":
 		if len(pos) != 1 {
 			return fmt.Errorf("%w: plugins configure takes one tool name", errUsage)
 		}
 		return configureTool(ctx, env, c, pos[0])
 	case "services":
-		return listServices(ctx, env, c, *asJSON)
+		return listServices(ctx, env, c, o.json)
 	case "logs":
 		if len(pos) != 1 {
 			return fmt.Errorf("%w: plugins logs takes one tool name", errUsage)
 		}
-		return toolLogs(ctx, env, c, pos[0], *follow)
+		return toolLogs(ctx, env, c, pos[0], o.follow)
 	case "export":
-		return exportTools(ctx, env, c, pos, *out)
-	case "import":
+		return exportTools(ctx, env, c, pos, o.out)
+	default: // "import"
 		if len(pos) != 1 {
 			return fmt.Errorf("%w: plugins import takes one bundle file", errUsage)
 		}
-		return importTools(ctx, env, c, pos[0], *asJSON)
+		return importTools(ctx, env, c, pos[0], o.json)
 	}
-	return fmt.Errorf("%w: unknown subcommand %q", errUsage, sub)
 }
 
-// isGitURL tells a repository address from a local folder.
+// pluginsOpts holds the flags of the plugins subcommands; each subcommand
+// accepts only its own (see pluginsFlagSet).
+type pluginsOpts struct {
+	json, core, credsStdin, follow bool
+	branch, commit, tools, out     string
+}
+
+// pluginsFlagSet is the flag set of `plugins SUB`, filling o, or nil for
+// an unknown subcommand.
+func pluginsFlagSet(env *cliEnv, sub string, o *pluginsOpts) *flag.FlagSet {
+	fs := newFlags(env, "plugins "+sub)
+	jsonFlag := func() { fs.BoolVar(&o.json, "json", false, "print JSON") }
+	switch sub {
+	case "add":
+		jsonFlag()
+		fs.StringVar(&o.branch, "branch", "", "git branch to add (default: the repository's default branch)")
+		fs.StringVar(&o.commit, "commit", "", "git commit to check out (default: the branch tip)")
+		fs.StringVar(&o.tools, "tools", "", "comma-separated tool names to add (default: all)")
+		fs.BoolVar(&o.core, "core", false, "add only tools whose path contains \"core\"")
+		fs.BoolVar(&o.credsStdin, "credentials-stdin", false,
+			"read the git user name and password (or token) from stdin, one line each (for a git URL)")
+	case "list", "services", "import", "start", "stop", "clean", "remove", "update", "rollback":
+		jsonFlag()
+	case "logs":
+		fs.BoolVar(&o.follow, "f", false, "keep printing new output")
+	case "export":
+		fs.StringVar(&o.out, "o", "", "bundle file to write")
+	case "build", "enable", "disable", "manifest", "configure":
+	default:
+		return nil
+	}
+	return fs
+}
+
+// pluginsAdd adds the tools of a local folder or a git repository.
+func pluginsAdd(ctx context.Context, env *cliEnv, c *api.Client, pos []string, o pluginsOpts) error {
+	if len(pos) != 1 {
+		return fmt.Errorf("%w: plugins add takes one folder or git URL", errUsage)
+	}
+	if isGitURL(pos[0]) {
+		return addRepo(ctx, env, c, api.AddPluginRequest{
+			URL: pos[0], Branch: o.branch, Commit: o.commit, Tools: splitList(o.tools), Core: o.core,
+		}, o.json, o.credsStdin)
+	}
+	if o.credsStdin {
+		return fmt.Errorf("%w: --credentials-stdin is for a git URL, not a folder", errUsage)
+	}
+	dir, err := filepath.Abs(pos[0])
+	if err != nil {
+		return err
+	}
+	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
+		return fmt.Errorf("plugin folder %s: not a readable directory", pos[0])
+	}
+
+	var res []engine.AddResult
+	p := newProgress(env.stderr, "adding plugins from "+dir+" and building their images", 0)
+	err = c.PostJSON(ctx, "/api/v1/plugins", api.AddPluginRequest{Path: dir}, &res)
+	p.finish(result(err))
+	if err != nil {
+		return err
+	}
+	if o.json {
+		return env.printJSON(res)
+	}
+	return printAdded(env, "", res)
+}
+
+// pluginsList prints the registered tools.
+func pluginsList(ctx context.Context, env *cliEnv, c *api.Client, asJSON bool) error {
+	var list []*plugins.Plugin
+	if err := c.Get(ctx, "/api/v1/plugins", nil, &list); err != nil {
+		return err
+	}
+	if asJSON {
+		return env.printJSON(list)
+	}
+	w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
+	fmt.Fprintln(w, "TOOL\tNAME\tIMAGE\tBUILT\tENABLED\tEXT TYPES\tSOURCE")
+	for _, p := range list {
+		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\t%s\n", p.Name, p.LinkName, p.Image, yesNo(p.Built),
+			yesNo(p.Enabled), strings.Join(p.Settings.ExtTypes, ","), p.Dir)
+	}
+	return w.Flush()
+}
+
+// pluginsSet builds, enables or disables each tool named, stopping at the
+// first that fails.
+func pluginsSet(ctx context.Context, env *cliEnv, c *api.Client, sub string, names []string) error {
+	if len(names) == 0 {
+		return fmt.Errorf("%w: plugins %s needs at least one tool name", errUsage, sub)
+	}
+	done := map[string]string{"build": "built", "enable": "enabled", "disable": "disabled"}[sub]
+	for _, name := range names {
+		path := "/api/v1/plugins/" + url.PathEscape(name) + "/" + sub
+		var out map[string]any
+		if err := c.Do(ctx, "POST", path, nil, nil, &out); err != nil {
+			return fmt.Errorf("%s: %w", name, err)
+		}
+		if e, _ := out["error"].(string); e != "" {
+			return fmt.Errorf("%s: %s", name, e)
+		}
+		fmt.Fprintf(env.stdout, "%s: %s\n", name, done)
+	}
+	return nil
+}
+
 // openUpload opens a file the CLI streams to the daemon, naming what it is
 // in errors, and returns its size for the progress bar.
 func openUpload(path, what string) (*os.File, int64, error) {
@@ -263,10 +307,12 @@ func openUpload(path, what string) (*os.File, int64, error) {
 	return f, fi.Size(), nil
 }
 
+// isGitURL tells a repository address from a local folder.
 func isGitURL(s string) bool {
 	return strings.Contains(s, "://") || strings.HasPrefix(s, "git@")
 }
 
+// splitList splits a comma-separated list, dropping empty entries.
 func splitList(s string) []string {
 	var out []string
 	for _, f := range strings.Split(s, ",") {

@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strings"
 
 	"github.com/ventapp/ventapp/containers"
@@ -109,6 +110,13 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 	for _, c := range commands() {
 		if c.name != rest[0] {
 			continue
+		}
+		if len(rest) == 2 && slices.Contains([]string{"-h", "-help", "--help", "help"}, rest[1]) &&
+			strings.Contains(c.usage, " | ") {
+			// A command made of subcommands: its own flags come with each.
+			fmt.Fprintf(env.stdout, "usage: ventapp %s %s\n\n%s. \"ventapp %s SUBCOMMAND -h\" lists its flags.\n",
+				c.name, c.usage, c.short, c.name)
+			return 0
 		}
 		err := c.run(ctx, env, rest[1:])
 		if err == nil {
@@ -215,13 +223,13 @@ func wrap(s string, width int) []string {
 func newFlags(env *cliEnv, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
 	fs.SetOutput(env.stderr)
-	top, _, _ := strings.Cut(name, " ")
+	top, sub, _ := strings.Cut(name, " ")
 	for _, c := range commands() {
 		if c.name != top {
 			continue
 		}
 		fs.Usage = func() {
-			fmt.Fprintf(fs.Output(), "usage: ventapp %s %s\n\n%s.\n", top, c.usage, c.short)
+			fmt.Fprintf(fs.Output(), "usage: ventapp %s %s\n\n%s.\n", top, subUsage(c.usage, sub), c.short)
 			n := 0
 			fs.VisitAll(func(*flag.Flag) { n++ })
 			if n > 0 {
@@ -231,6 +239,23 @@ func newFlags(env *cliEnv, name string) *flag.FlagSet {
 		}
 	}
 	return fs
+}
+
+// subUsage is the part of a command's usage, alternatives separated by
+// " | ", that belongs to subcommand sub: "start TOOL..." out of
+// "... | build|start|stop TOOL... | ...". With no sub, or one the usage
+// does not name, it is the whole usage.
+func subUsage(usage, sub string) string {
+	if sub == "" {
+		return usage
+	}
+	for _, alt := range strings.Split(usage, " | ") {
+		first, rest, _ := strings.Cut(alt, " ")
+		if slices.Contains(strings.Split(first, "|"), sub) {
+			return strings.TrimSpace(sub + " " + rest)
+		}
+	}
+	return usage
 }
 
 // noArgs parses the flags of a command that takes no other arguments,

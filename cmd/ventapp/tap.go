@@ -122,7 +122,7 @@ func tapCreate(ctx context.Context, env *cliEnv, args []string) error {
 // tapList prints every tap with its state and counters.
 func tapList(ctx context.Context, env *cliEnv, args []string) error {
 	fs, asJSON := tapFlags(env, "list")
-	if _, err := parseInterspersed(fs, args); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	c, err := env.client()
@@ -224,7 +224,7 @@ func tapUpdate(ctx context.Context, env *cliEnv, args []string) error {
 // tapNICs lists the network interfaces the daemon can capture from.
 func tapNICs(ctx context.Context, env *cliEnv, args []string) error {
 	fs, asJSON := tapFlags(env, "nics")
-	if _, err := parseInterspersed(fs, args); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	c, err := env.client()
@@ -255,7 +255,7 @@ func tapNICs(ctx context.Context, env *cliEnv, args []string) error {
 // filter compiler, capabilities and network namespace.
 func tapInfo(ctx context.Context, env *cliEnv, args []string) error {
 	fs, asJSON := tapFlags(env, "info")
-	if _, err := parseInterspersed(fs, args); err != nil {
+	if err := noArgs(fs, args); err != nil {
 		return err
 	}
 	c, err := env.client()
