@@ -33,11 +33,7 @@ func TestSubcommandArgs(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			var stderr bytes.Buffer
-			env := &cliEnv{stdout: &bytes.Buffer{}, stderr: &stderr, dataDir: t.TempDir()}
-			cmd := map[string]func(context.Context, *cliEnv, []string) error{
-				"plugins": cmdPlugins, "tap": cmdTap}[tt.args[0]]
-			err := cmd(context.Background(), env, tt.args[1:])
+			_, err := runSubcommand(t, tt.args)
 			if !errors.Is(err, errUsage) || !strings.Contains(err.Error(), tt.want) {
 				t.Errorf("got %v, want a usage error saying %q", err, tt.want)
 			}
@@ -61,23 +57,31 @@ func TestSubcommandHelp(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
-			var stderr bytes.Buffer
-			env := &cliEnv{stdout: &bytes.Buffer{}, stderr: &stderr, dataDir: t.TempDir()}
-			cmd := map[string]func(context.Context, *cliEnv, []string) error{
-				"plugins": cmdPlugins, "tap": cmdTap}[tt.args[0]]
-			if err := cmd(context.Background(), env, tt.args[1:]); !errors.Is(err, flag.ErrHelp) {
+			help, err := runSubcommand(t, tt.args)
+			if !errors.Is(err, flag.ErrHelp) {
 				t.Fatalf("got %v, want flag.ErrHelp", err)
 			}
 			for _, w := range tt.want {
-				if !strings.Contains(stderr.String(), w) {
-					t.Errorf("help lacks %q:\n%s", w, stderr.String())
+				if !strings.Contains(help, w) {
+					t.Errorf("help lacks %q:\n%s", w, help)
 				}
 			}
 			for _, w := range tt.notWant {
-				if strings.Contains(stderr.String(), w) {
-					t.Errorf("help shows %q, another subcommand's flag:\n%s", w, stderr.String())
+				if strings.Contains(help, w) {
+					t.Errorf("help shows %q, another subcommand's flag:\n%s", w, help)
 				}
 			}
 		})
 	}
+}
+
+// runSubcommand runs `plugins ...` or `tap ...` with no daemon and returns
+// what it wrote to stderr and its error.
+func runSubcommand(t *testing.T, args []string) (string, error) {
+	t.Helper()
+	var stderr bytes.Buffer
+	env := &cliEnv{stdout: &bytes.Buffer{}, stderr: &stderr, dataDir: t.TempDir()}
+	cmd := map[string]func(context.Context, *cliEnv, []string) error{"plugins": cmdPlugins, "tap": cmdTap}[args[0]]
+	err := cmd(context.Background(), env, args[1:])
+	return stderr.String(), err
 }
