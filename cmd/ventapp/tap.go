@@ -6,6 +6,7 @@ import (
 	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"net/url"
 	"strings"
 	"text/tabwriter"
@@ -121,7 +122,26 @@ func tapCreate(ctx context.Context, env *cliEnv, args []string) error {
 
 // tapList prints every tap with its state and counters.
 func tapList(ctx context.Context, env *cliEnv, args []string) error {
-	fs, asJSON := tapFlags(env, "list")
+	return tapShow(ctx, env, "list", args, "/api/v1/taps", func(w io.Writer, list []capture.Status) {
+		fmt.Fprintln(w, "ID\tNIC\tFILTER\tSTATE\tPACKETS\tDROPS\tBYTES\tFILES\tREASON")
+		for _, s := range list {
+			filter := s.Config.Filter
+			if filter == "" {
+				filter = "-"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%d\t%s\n", s.ID, s.Config.NIC, oneLine(filter, 40),
+				s.State, s.Stats.Packets, s.Stats.KernelDrops, humanBytes(s.Stats.Bytes), s.Stats.Files,
+				oneLine(s.Reason, 60))
+		}
+	})
+}
+
+// tapShow runs a tap subcommand that only reads: it takes --json and no
+// arguments, fetches path into a T and prints it as JSON or, through
+// table, as aligned columns.
+func tapShow[T any](ctx context.Context, env *cliEnv, sub string, args []string, path string,
+	table func(io.Writer, T)) error {
+	fs, asJSON := tapFlags(env, sub)
 	if err := noArgs(fs, args); err != nil {
 		return err
 	}
@@ -129,25 +149,16 @@ func tapList(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	var list []capture.Status
-	if err := c.Get(ctx, "/api/v1/taps", nil, &list); err != nil {
+	var v T
+	if err := c.Get(ctx, path, nil, &v); err != nil {
 		return err
 	}
 
 	if *asJSON {
-		return env.printJSON(list)
+		return env.printJSON(v)
 	}
 	w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(w, "ID\tNIC\tFILTER\tSTATE\tPACKETS\tDROPS\tBYTES\tFILES\tREASON")
-	for _, s := range list {
-		filter := s.Config.Filter
-		if filter == "" {
-			filter = "-"
-		}
-		fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%d\t%d\t%s\t%d\t%s\n", s.ID, s.Config.NIC, oneLine(filter, 40),
-			s.State, s.Stats.Packets, s.Stats.KernelDrops, humanBytes(s.Stats.Bytes), s.Stats.Files,
-			oneLine(s.Reason, 60))
-	}
+	table(w, v)
 	return w.Flush()
 }
 
@@ -223,68 +234,36 @@ func tapUpdate(ctx context.Context, env *cliEnv, args []string) error {
 
 // tapNICs lists the network interfaces the daemon can capture from.
 func tapNICs(ctx context.Context, env *cliEnv, args []string) error {
-	fs, asJSON := tapFlags(env, "nics")
-	if err := noArgs(fs, args); err != nil {
-		return err
-	}
-	c, err := env.client()
-	if err != nil {
-		return err
-	}
-	var nics []capture.NIC
-	if err := c.Get(ctx, "/api/v1/taps/nics", nil, &nics); err != nil {
-		return err
-	}
-
-	if *asJSON {
-		return env.printJSON(nics)
-	}
-	w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintln(w, "NAME\tSTATE\tMTU\tMAC\tADDRESSES")
-	for _, n := range nics {
-		mac := n.MAC
-		if mac == "" {
-			mac = "-"
+	return tapShow(ctx, env, "nics", args, "/api/v1/taps/nics", func(w io.Writer, nics []capture.NIC) {
+		fmt.Fprintln(w, "NAME\tSTATE\tMTU\tMAC\tADDRESSES")
+		for _, n := range nics {
+			mac := n.MAC
+			if mac == "" {
+				mac = "-"
+			}
+			fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", n.Name, n.State(), n.MTU, mac, strings.Join(n.Addresses, ", "))
 		}
-		fmt.Fprintf(w, "%s\t%s\t%d\t%s\t%s\n", n.Name, n.State(), n.MTU, mac, strings.Join(n.Addresses, ", "))
-	}
-	return w.Flush()
+	})
 }
 
 // tapInfo prints what the daemon can capture with: its capture method,
 // filter compiler, capabilities and network namespace.
 func tapInfo(ctx context.Context, env *cliEnv, args []string) error {
-	fs, asJSON := tapFlags(env, "info")
-	if err := noArgs(fs, args); err != nil {
-		return err
-	}
-	c, err := env.client()
-	if err != nil {
-		return err
-	}
-	var info capture.Info
-	if err := c.Get(ctx, "/api/v1/taps/info", nil, &info); err != nil {
-		return err
-	}
-
-	if *asJSON {
-		return env.printJSON(info)
-	}
-	w := tabwriter.NewWriter(env.stdout, 0, 8, 2, ' ', 0)
-	fmt.Fprintf(w, "version\t%s\n", info.Version)
-	fmt.Fprintf(w, "capture\t%s\n", info.Capabilities.Capture)
-	fmt.Fprintf(w, "filter compiler\t%s (%s)\n", yesNo(info.Capabilities.FilterCompiler),
-		info.Capabilities.Libpcap)
-	fmt.Fprintf(w, "CAP_NET_RAW\t%s\n", yesNo(info.Capabilities.CapNetRaw))
-	ns := info.Netns
-	if ns == "" {
-		ns = "the daemon's own"
-	}
-	fmt.Fprintf(w, "network namespace\t%s\n", ns)
-	if info.Capabilities.Error != "" {
-		fmt.Fprintf(w, "warning\t%s\n", info.Capabilities.Error)
-	}
-	return w.Flush()
+	return tapShow(ctx, env, "info", args, "/api/v1/taps/info", func(w io.Writer, info capture.Info) {
+		fmt.Fprintf(w, "version\t%s\n", info.Version)
+		fmt.Fprintf(w, "capture\t%s\n", info.Capabilities.Capture)
+		fmt.Fprintf(w, "filter compiler\t%s (%s)\n", yesNo(info.Capabilities.FilterCompiler),
+			info.Capabilities.Libpcap)
+		fmt.Fprintf(w, "CAP_NET_RAW\t%s\n", yesNo(info.Capabilities.CapNetRaw))
+		ns := info.Netns
+		if ns == "" {
+			ns = "the daemon's own"
+		}
+		fmt.Fprintf(w, "network namespace\t%s\n", ns)
+		if info.Capabilities.Error != "" {
+			fmt.Fprintf(w, "warning\t%s\n", info.Capabilities.Error)
+		}
+	})
 }
 
 // tapFilter applies a filter and stripping to a saved capture, locally.
