@@ -179,6 +179,14 @@ func (sv *Service) Done() <-chan struct{} { return sv.done }
 // the log file, and returns the channel its exit arrives on.
 func (sv *Service) startTask(ctx context.Context) (<-chan client.ExitStatus, error) {
 	rotateLog(sv.o.LogPath)
+	// The logging process cannot tell anyone that it failed to open the
+	// file, so check here that it can.
+	f, err := os.OpenFile(sv.o.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return nil, fmt.Errorf("%w: service %s: log file: %w", ErrStart, sv.spec.ID, err)
+	}
+	f.Close()
+
 	task, err := sv.ctr.NewTask(ctx, serviceLogIO(sv.logExe, sv.o.LogPath))
 	if err != nil {
 		return nil, sv.c.startErr(ctx, err, "create task for service %s", sv.spec.ID)

@@ -206,3 +206,22 @@ func TestServiceSwept(t *testing.T) {
 		t.Errorf("Stop after the sweep: %v", err)
 	}
 }
+
+// TestServiceLogUnusable: a log path that cannot be opened is refused at
+// start, naming the log, and nothing is left behind.
+func TestServiceLogUnusable(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	logPath := filepath.Join(t.TempDir(), "svc.log")
+	if err := os.Mkdir(logPath, 0o750); err != nil {
+		t.Fatal(err)
+	}
+
+	_, err := e.c.RunService(ctx, serviceSpec("svc-nolog", `echo hi`), ServiceOptions{LogPath: logPath})
+	if !errors.Is(err, ErrStart) || !strings.Contains(err.Error(), "log file") || !strings.Contains(err.Error(), logPath) {
+		t.Fatalf("got %v, want ErrStart naming the log file %s", err, logPath)
+	}
+	if _, err := e.c.cli.LoadContainer(e.c.nsCtx(ctx), "svc-nolog"); err == nil {
+		t.Error("the container was left behind")
+	}
+}

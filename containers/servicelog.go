@@ -26,6 +26,9 @@ import (
 // serviceLogArg is the first argument of a logging process.
 const serviceLogArg = "--ventapp-service-log"
 
+// loggerName is a logging process's name in ps and /proc/PID/comm.
+const loggerName = "ventapp-svclog"
+
 // logChunk is the most a logging process reads at once.
 const logChunk = 32 << 10
 
@@ -43,6 +46,9 @@ func ServiceLogMain() {
 	if len(os.Args) != 3 || os.Args[1] != serviceLogArg {
 		return
 	}
+	// Named apart from the daemon, so that `killall ventapp` or `pkill -x
+	// ventapp` aimed at the daemon leaves the services' output alone.
+	_ = os.WriteFile("/proc/self/comm", []byte(loggerName), 0)
 	os.Exit(serviceLog(os.Args[2], os.NewFile(3, "stdout"), os.NewFile(4, "stderr"), os.NewFile(5, "ready")))
 }
 
@@ -128,18 +134,22 @@ func (l *logFile) write(p []byte) {
 	l.size += int64(n)
 }
 
-// rotate moves the file to "<path>.1" and opens a new one. If that fails
-// the old file goes on growing.
+// rotate moves the file to "<path>.1" and opens a new one. When that
+// cannot be done (the file or its folder was deleted, the folder is
+// read-only) it empties the open file instead, so that the log never holds
+// much more than maxLogBytes on disk, visible or not.
 func (l *logFile) rotate() {
-	if err := os.Rename(l.path, l.path+".1"); err != nil {
-		return
+	if err := os.Rename(l.path, l.path+".1"); err == nil {
+		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		if err == nil {
+			l.f.Close()
+			l.f, l.size = f, 0
+			return
+		}
 	}
-	f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
-	if err != nil {
-		return
+	if err := l.f.Truncate(0); err == nil {
+		l.size = 0
 	}
-	l.f.Close()
-	l.f, l.size = f, 0
 }
 
 // close closes the file.

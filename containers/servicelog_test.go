@@ -73,3 +73,30 @@ func readOr(t *testing.T, path, missing string) string {
 	}
 	return string(data)
 }
+
+// TestServiceLogRotateFails: a log that cannot be moved aside (its folder
+// deleted, or read-only) is emptied instead of growing without bound.
+func TestServiceLogRotateFails(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "services")
+	if err := os.Mkdir(dir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	l, err := openLog(filepath.Join(dir, "svc.log"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.close()
+	l.write(bytes.Repeat([]byte("o"), maxLogBytes+1))
+	if err := os.RemoveAll(dir); err != nil {
+		t.Fatal(err)
+	}
+
+	l.write([]byte("after\n"))
+	fi, err := l.f.Stat()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if fi.Size() != int64(len("after\n")) || l.size != fi.Size() {
+		t.Errorf("open log holds %d bytes (counted %d) after the cap; want only the new %d", fi.Size(), l.size, len("after\n"))
+	}
+}

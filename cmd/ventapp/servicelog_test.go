@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"syscall"
 	"testing"
 	"time"
@@ -13,8 +14,8 @@ import (
 // TestServiceLoggerMode starts the ventapp binary the way containerd's
 // shim starts a service's logging process: stdout and stderr pipes on
 // descriptors 3 and 4, a readiness pipe on 5, an empty environment. It
-// must signal ready, outlast a SIGTERM, and append both streams to the
-// file named until they end.
+// must signal ready, name itself apart from the daemon, outlast a SIGTERM,
+// and append both streams to the file named until they end.
 func TestServiceLoggerMode(t *testing.T) {
 	if testing.Short() {
 		t.Skip("skipping a test that builds the binary in -short mode")
@@ -49,6 +50,10 @@ func TestServiceLoggerMode(t *testing.T) {
 	}
 	if _, err := os.Stat(logPath); err != nil {
 		t.Fatalf("the log file is not there once ready: %v", err)
+	}
+	comm, _ := os.ReadFile(filepath.Join("/proc", strconv.Itoa(cmd.Process.Pid), "comm"))
+	if string(comm) != "ventapp-svclog\n" {
+		t.Errorf("process name %q, want ventapp-svclog (apart from the daemon's)", comm)
 	}
 	outW.WriteString("first out\n")
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
