@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/ventapp/ventapp/containers"
@@ -48,7 +49,7 @@ func writeLifecycleErr(w http.ResponseWriter, err error) {
 	case errors.Is(err, engine.ErrToolBusy), errors.Is(err, engine.ErrNoPrevious),
 		errors.Is(err, engine.ErrImageInUse):
 		code = http.StatusConflict
-	case errors.Is(err, containers.ErrImageNotFound):
+	case errors.Is(err, containers.ErrImageNotFound), errors.Is(err, engine.ErrNoLog):
 		code = http.StatusNotFound
 	case errors.Is(err, containers.ErrPull):
 		code = http.StatusBadGateway
@@ -145,30 +146,33 @@ func (s *Server) services(w http.ResponseWriter, r *http.Request) {
 }
 
 // toolLogs streams a service tool's log files; with follow=1 it keeps
-// sending new output until the client goes away. With several instances
-// each chunk is headed by "==> container <==", as tail does.
+// sending new output until the client goes away, picking up instances
+// whose log appears later and reading the end of a log the logging
+// process moved aside before going on with the new one. With several
+// instances each chunk is headed by "==> container <==", as tail does.
 func (s *Server) toolLogs(w http.ResponseWriter, r *http.Request) {
-	files, err := s.e.ToolLogs(r.PathValue("name"))
-	if err != nil {
+	name := r.PathValue("name")
+	follow := r.URL.Query().Get("follow") == "1"
+	files, err := s.e.ToolLogs(name)
+	if err != nil && !(follow && errors.Is(err, engine.ErrNoLog)) {
 		writeLifecycleErr(w, err)
 		return
 	}
-	follow := r.URL.Query().Get("follow") == "1"
 	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
 
-	offsets := make([]int64, len(files))
-	last := -1
+	pos := map[string]logPos{}
+	last := ""
 	for {
-		for i, f := range files {
-			next, err := copyFrom(w, f, offsets[i], func() {
-				if len(files) > 1 && last != i {
+		for _, f := range files {
+			next, err := copyFrom(w, f, pos[f], func() {
+				if len(files) > 1 && last != f {
 					fmt.Fprintf(w, "==> %s <==\n", strings.TrimSuffix(filepath.Base(f), ".log"))
-					last = i
+					last = f
 				}
 			})
-			offsets[i] = next
+			pos[f] = next
 			if err != nil {
 				return
 			}
@@ -184,13 +188,60 @@ func (s *Server) toolLogs(w http.ResponseWriter, r *http.Request) {
 			return
 		case <-time.After(logPoll):
 		}
+		if now, err := s.e.ToolLogs(name); err == nil {
+			files = now
+		}
 	}
 }
 
-// copyFrom copies path from offset to w, calling before first when there
-// is something to copy, and returns the offset reached. A file that
-// shrank (rotated) is read from its start; a missing one is skipped.
-func copyFrom(w io.Writer, path string, offset int64, before func()) (int64, error) {
+// logPos is how far a log file has been sent: the file (by inode) and the
+// offset in it.
+type logPos struct {
+	ino uint64
+	off int64
+}
+
+// copyFrom copies the log at path from where p says to w, calling before
+// first when there is something to copy, and returns the new position.
+// When path is another file than before and "<path>.1" is the one that was
+// being sent (the logging process moved it aside), the rest of that one
+// goes first; a new file, or one that was emptied, is sent from its start.
+// A missing file is skipped.
+func copyFrom(w io.Writer, path string, p logPos, before func()) (logPos, error) {
+	ino, _ := inode(path)
+	if ino == 0 {
+		return p, nil
+	}
+	if ino != p.ino {
+		if old, size := inode(path + ".1"); p.ino != 0 && old == p.ino && size > p.off {
+			if _, err := copyRange(w, path+".1", p.off, before); err != nil {
+				return p, err
+			}
+		}
+		p = logPos{ino: ino}
+	}
+	off, err := copyRange(w, path, p.off, before)
+	return logPos{ino: ino, off: off}, err
+}
+
+// inode returns the inode number and size of the file at path, or 0, 0.
+func inode(path string) (uint64, int64) {
+	fi, err := os.Stat(path)
+	if err != nil {
+		return 0, 0
+	}
+	st, ok := fi.Sys().(*syscall.Stat_t)
+	if !ok {
+		return 0, 0
+	}
+	return st.Ino, fi.Size()
+}
+
+// copyRange copies the file at path from offset to its present end,
+// calling before first when there is something to copy, and returns the
+// offset reached. A file shorter than offset was emptied: it is sent from
+// its start. A missing file is skipped.
+func copyRange(w io.Writer, path string, offset int64, before func()) (int64, error) {
 	f, err := os.Open(path)
 	if err != nil {
 		return offset, nil

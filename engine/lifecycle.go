@@ -33,6 +33,10 @@ var (
 	// files: it runs when a matching file is dropped, not on its own.
 	ErrNotService = errors.New("not a service tool")
 
+	// ErrNoLog is returned by ToolLogs for a service tool that has not run
+	// yet, so has no log.
+	ErrNoLog = errors.New("no service log yet")
+
 	// ErrToolBusy is returned when a tool cannot be removed or updated
 	// because jobs of it are running.
 	ErrToolBusy = errors.New("tool is busy")

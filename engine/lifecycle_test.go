@@ -166,8 +166,8 @@ func TestServiceTools(t *testing.T) {
 	if ids := te.containerIDs(); len(ids) != 0 {
 		t.Errorf("containers after clean: %q", ids)
 	}
-	if files, _ := te.ToolLogs("web"); len(files) != 0 {
-		t.Errorf("logs after clean: %q", files)
+	if files, err := te.ToolLogs("web"); len(files) != 0 || !errors.Is(err, ErrNoLog) {
+		t.Errorf("logs after clean: %q, %v; want none, ErrNoLog", files, err)
 	}
 
 	// Remove takes a service's logs with it.

@@ -525,8 +525,9 @@ func normalPort(k string) string {
 }
 
 // ToolLogs returns the log files of a service tool's containers, one per
-// instance, that exist. A tool that processes files has none: its output
-// is in the job records and the search index.
+// instance, that exist; ErrNoLog when none does yet. A tool that processes
+// files has none (ErrNotService): its output is in the job records and the
+// search index.
 func (e *Engine) ToolLogs(name string) ([]string, error) {
 	p, err := e.reg.Get(name)
 	if err != nil {
@@ -542,6 +543,10 @@ func (e *Engine) ToolLogs(name string) ([]string, error) {
 		if _, err := os.Stat(f); err == nil {
 			out = append(out, f)
 		}
+	}
+	if len(out) == 0 {
+		return nil, fmt.Errorf("%w: %s has not run since it was added or cleaned (ventapp plugins start %s)",
+			ErrNoLog, name, name)
 	}
 	return out, nil
 }
