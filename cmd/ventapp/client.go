@@ -144,8 +144,20 @@ func cmdPlugins(ctx context.Context, env *cliEnv, args []string) error {
 	if err != nil {
 		return err
 	}
-	if len(pos) > 0 && (sub == "list" || sub == "manifest" || sub == "services") {
-		return fmt.Errorf("%w: plugins %s takes no arguments, got %q", errUsage, sub, pos)
+	switch sub {
+	case "list", "manifest", "services":
+		if len(pos) > 0 {
+			return fmt.Errorf("%w: plugins %s takes no arguments, got %q", errUsage, sub, pos)
+		}
+	case "add":
+		err = nonEmpty("folder or URL", pos)
+	case "import", "export":
+		err = nonEmpty("name", pos)
+	default:
+		err = nonEmpty("tool name", pos)
+	}
+	if err != nil {
+		return err
 	}
 	c, err := env.client()
 	if err != nil {
@@ -229,8 +241,9 @@ func pluginsAdd(ctx context.Context, env *cliEnv, c *api.Client, pos []string, o
 			URL: pos[0], Branch: o.branch, Commit: o.commit, Tools: splitList(o.tools), Core: o.core,
 		}, o.json, o.credsStdin)
 	}
-	if o.credsStdin {
-		return fmt.Errorf("%w: --credentials-stdin is for a git URL, not a folder", errUsage)
+	if o.credsStdin || o.branch != "" || o.commit != "" || o.tools != "" || o.core {
+		return fmt.Errorf("%w: --branch, --commit, --tools, --core and --credentials-stdin are for a git URL, "+
+			"not a folder", errUsage)
 	}
 	dir, err := filepath.Abs(pos[0])
 	if err != nil {

@@ -7,25 +7,28 @@ import (
 	"testing"
 )
 
-// A command's -h names its arguments and purpose before its flags, exits
-// 0 and reaches no daemon. A subcommand's -h gives that subcommand's part
-// of the usage; a command made of subcommands lists them on stdout.
+// A command's -h names its arguments and purpose before its flags, on
+// stdout, exits 0 and reaches no daemon. A subcommand's -h gives that
+// subcommand's part of the usage; a command made of subcommands lists them.
 func TestCommandHelp(t *testing.T) {
 	tests := []struct {
 		args      []string
 		usage     string // the first line
-		toStdout  bool
 		wantFlags bool
 	}{
-		{[]string{"process", "-h"}, "usage: ventapp process [--tools a,b] [--json] PATH...", false, true},
+		{[]string{"process", "-h"}, "usage: ventapp process [--tools a,b] [--json] PATH...", true},
 		{[]string{"jobs", "--help"}, "usage: ventapp jobs [--json] [--state STATE] [--tool TOOL] [--file TEXT] [--limit N]",
-			false, true},
-		{[]string{"search", "-h"}, "usage: ventapp search [--json] [--limit N] [--offset N] [--by-time] QUERY", false, true},
-		{[]string{"job", "show", "-h"}, "usage: ventapp job show ID [--json]", false, true},
-		{[]string{"status", "-h"}, "usage: ventapp status [--json]", false, true},
-		{[]string{"images", "list", "-h"}, "usage: ventapp images list [--json]", false, true},
-		{[]string{"plugins", "-h"}, "usage: ventapp plugins add PATH|URL", true, false},
-		{[]string{"tap", "help"}, "usage: ventapp tap create --nic NIC", true, false},
+			true},
+		{[]string{"help", "jobs"}, "usage: ventapp jobs [--json] [--state STATE] [--tool TOOL] [--file TEXT] [--limit N]",
+			true},
+		{[]string{"search", "-h"}, "usage: ventapp search [--json] [--limit N] [--offset N] [--by-time] QUERY", true},
+		{[]string{"job", "show", "-h"}, "usage: ventapp job show ID [--json]", true},
+		{[]string{"status", "-h"}, "usage: ventapp status [--json]", true},
+		{[]string{"images", "list", "-h"}, "usage: ventapp images list [--json]", true},
+		{[]string{"plugins", "-h"}, "usage: ventapp plugins SUBCOMMAND ...", false},
+		{[]string{"help", "plugins"}, "usage: ventapp plugins SUBCOMMAND ...", false},
+		{[]string{"tap", "help"}, "usage: ventapp tap SUBCOMMAND ...", false},
+		{[]string{"plugins", "help", "logs"}, "usage: ventapp plugins logs TOOL [-f]", true},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -41,15 +44,11 @@ func TestCommandHelp(t *testing.T) {
 					c = cc
 				}
 			}
-			help, other := errOut.String(), out.String()
-			if tt.toStdout {
-				help, other = other, help
+			help := out.String()
+			if errOut.Len() > 0 {
+				t.Errorf("help also wrote to stderr: %q", errOut.String())
 			}
-			if other != "" {
-				t.Errorf("help also wrote to the other stream: %q", other)
-			}
-			first, _, _ := strings.Cut(help, "\n")
-			if !strings.HasPrefix(first, tt.usage) || (!tt.toStdout && first != tt.usage) {
+			if first, _, _ := strings.Cut(help, "\n"); first != tt.usage {
 				t.Errorf("first line %q, want %q", first, tt.usage)
 			}
 			if !strings.Contains(help, c.short+".") {
@@ -57,6 +56,32 @@ func TestCommandHelp(t *testing.T) {
 			}
 			if strings.Contains(help, "\nflags:\n") != tt.wantFlags {
 				t.Errorf("help lists flags: %v, want %v:\n%s", !tt.wantFlags, tt.wantFlags, help)
+			}
+		})
+	}
+}
+
+// A usage mistake is reported once, on stderr, with the usage of the
+// subcommand it was made in, and exits 2.
+func TestUsageErrorOnce(t *testing.T) {
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"plugins", "build", "web", "--json"},
+			"ventapp plugins build: flag provided but not defined: -json\nusage: ventapp plugins build TOOL...\n"},
+		{[]string{"jobs", "--bogus"}, "ventapp jobs: flag provided but not defined: -bogus\n" +
+			"usage: ventapp jobs [--json] [--state STATE] [--tool TOOL] [--file TEXT] [--limit N]\n"},
+		{[]string{"tap", "update", "lab1"},
+			"ventapp tap update: tap update takes one id and --metadata JSON\nusage: ventapp tap update ID --metadata JSON\n"},
+	}
+	for _, tt := range tests {
+		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
+			var out, errOut bytes.Buffer
+			env := &cliEnv{stdout: &out, stderr: &errOut}
+			code := run(context.Background(), env, append([]string{"--data-dir", t.TempDir()}, tt.args...))
+			if code != 2 || errOut.String() != tt.want || out.Len() > 0 {
+				t.Errorf("exit %d, stderr %q, stdout %q; want 2, %q, nothing", code, errOut.String(), out.String(), tt.want)
 			}
 		})
 	}

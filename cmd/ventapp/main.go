@@ -98,6 +98,9 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 	if err != nil {
 		fmt.Fprintf(env.stderr, "ventapp: %v\n", err)
 	}
+	if len(rest) == 2 && isHelp(rest[0]) && !isHelp(rest[1]) {
+		rest = []string{rest[1], "-h"} // `ventapp help jobs` is `ventapp jobs -h`
+	}
 	if err != nil || len(rest) == 0 || rest[0] == "help" || rest[0] == "-h" || rest[0] == "--help" {
 		if err != nil || len(rest) == 0 {
 			usage(env.stderr)
@@ -111,14 +114,17 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 		if c.name != rest[0] {
 			continue
 		}
-		if len(rest) == 2 && slices.Contains([]string{"-h", "-help", "--help", "help"}, rest[1]) &&
-			strings.Contains(c.usage, " | ") {
-			// A command made of subcommands: its own flags come with each.
-			fmt.Fprintf(env.stdout, "usage: ventapp %s %s\n\n%s. \"ventapp %s SUBCOMMAND -h\" lists its flags.\n",
-				c.name, c.usage, c.short, c.name)
-			return 0
+		args := rest[1:]
+		if strings.Contains(c.usage, " | ") && len(args) > 0 && isHelp(args[0]) {
+			// A command made of subcommands: `plugins -h` lists them,
+			// `plugins help logs` is `plugins logs -h`.
+			if len(args) == 1 {
+				subcommandsHelp(env.stdout, c)
+				return 0
+			}
+			args = []string{args[1], "-h"}
 		}
-		err := c.run(ctx, env, rest[1:])
+		err := c.run(ctx, env, args)
 		if err == nil {
 			return 0
 		}
@@ -126,7 +132,14 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 			return 0
 		}
 		if errors.Is(err, errUsage) {
-			fmt.Fprintf(env.stderr, "ventapp %s: %v\nusage: ventapp %s %s\n", c.name, err, c.name, c.usage)
+			name, usage := c.name, c.usage
+			if len(rest) > 1 {
+				if u := subUsage(c.usage, rest[1]); u != c.usage {
+					name, usage = c.name+" "+rest[1], u
+				}
+			}
+			msg := strings.TrimPrefix(err.Error(), errUsage.Error()+": ")
+			fmt.Fprintf(env.stderr, "ventapp %s: %s\nusage: ventapp %s %s\n", name, msg, c.name, usage)
 			return 2
 		}
 		fmt.Fprintf(env.stderr, "ventapp %s: %v\n", c.name, err)
@@ -139,6 +152,20 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 	fmt.Fprintf(env.stderr, "ventapp: unknown command %q\n", rest[0])
 	usage(env.stderr)
 	return 2
+}
+
+// isHelp reports whether arg asks for help.
+func isHelp(arg string) bool {
+	return slices.Contains([]string{"-h", "-help", "--help", "help"}, arg)
+}
+
+// subcommandsHelp lists the subcommands of c, one a line.
+func subcommandsHelp(w io.Writer, c command) {
+	fmt.Fprintf(w, "usage: ventapp %s SUBCOMMAND ...\n\n%s.\n\nsubcommands:\n", c.name, c.short)
+	for _, alt := range strings.Split(c.usage, " | ") {
+		fmt.Fprintf(w, "  %s\n", alt)
+	}
+	fmt.Fprintf(w, "\n\"ventapp %s SUBCOMMAND -h\" gives a subcommand's flags.\n", c.name)
 }
 
 // parseGlobal takes --config and --data-dir wherever they appear, so
@@ -217,12 +244,13 @@ func wrap(s string, width int) []string {
 	return lines
 }
 
-// newFlags returns a flag set that reports errors instead of exiting.
-// Its -h output names the command's arguments and purpose, from the
-// command table, before the flags.
+// newFlags returns a flag set that reports errors instead of exiting (run
+// prints them, with the usage). Its -h output, on stdout, names the
+// command's arguments and purpose, from the command table, before the
+// flags.
 func newFlags(env *cliEnv, name string) *flag.FlagSet {
 	fs := flag.NewFlagSet(name, flag.ContinueOnError)
-	fs.SetOutput(env.stderr)
+	fs.SetOutput(env.stdout)
 	top, sub, _ := strings.Cut(name, " ")
 	for _, c := range commands() {
 		if c.name != top {
@@ -258,6 +286,15 @@ func subUsage(usage, sub string) string {
 	return usage
 }
 
+// nonEmpty refuses an empty name among names (a tool, a tap id), which
+// would otherwise reach the daemon as a path with a gap in it.
+func nonEmpty(what string, names []string) error {
+	if slices.Contains(names, "") {
+		return fmt.Errorf("%w: empty %s", errUsage, what)
+	}
+	return nil
+}
+
 // noArgs parses the flags of a command that takes no other arguments,
 // and refuses any: `jobs foo` must not look as if it filtered.
 func noArgs(fs *flag.FlagSet, args []string) error {
@@ -273,11 +310,23 @@ func noArgs(fs *flag.FlagSet, args []string) error {
 
 // parseInterspersed parses flags that may come before or after the
 // positional arguments and returns the positional ones.
+// The flag package's own report of a bad flag is silenced: run gives it
+// once, with the usage; -h prints the help.
 func parseInterspersed(fs *flag.FlagSet, args []string) ([]string, error) {
+	help, out := fs.Usage, fs.Output()
+	fs.Usage = func() {}
+	fs.SetOutput(io.Discard)
+	defer func() {
+		fs.Usage = help
+		fs.SetOutput(out)
+	}()
+
 	var pos []string
 	for {
 		if err := fs.Parse(args); err != nil {
 			if errors.Is(err, flag.ErrHelp) {
+				fs.SetOutput(out)
+				help()
 				return nil, err
 			}
 			return nil, fmt.Errorf("%w: %v", errUsage, err)

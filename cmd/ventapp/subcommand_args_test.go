@@ -24,12 +24,22 @@ func TestSubcommandArgs(t *testing.T) {
 		{[]string{"plugins", "services", "web"}, "plugins services takes no arguments"},
 		{[]string{"plugins", "frob"}, `unknown subcommand "frob"`},
 		{[]string{"tap", "create", "--id", "a", "extra"}, `tap create takes only flags, got ["extra"]`},
-		{[]string{"tap", "create", "--metadata", "[1]"}, "--metadata must be a JSON object"},
+		{[]string{"tap", "create", "--nic", "eth1", "--id", "a", "--metadata", "[1]"}, "--metadata must be a JSON object"},
 		{[]string{"tap", "update", "lab1", "--metadata", "null"}, "--metadata must be a JSON object"},
 		{[]string{"tap", "update", "lab1"}, "tap update takes one id and --metadata JSON"},
 		{[]string{"tap", "stop"}, "tap stop needs at least one tap id"},
 		{[]string{"tap", "list", "lab1"}, `tap list takes no arguments, got ["lab1"]`},
 		{[]string{"tap", "nics", "--nic", "eth0"}, "flag provided but not defined: -nic"},
+		{[]string{"tap", "create"}, "tap create needs --nic and --id"},
+		{[]string{"tap", "create", "--nic", "eth1"}, "tap create needs --nic and --id"},
+		{[]string{"tap", "start", "--json", "lab1"}, "flag provided but not defined: -json"},
+		{[]string{"tap", "delete", "lab1", ""}, "empty tap id"},
+		{[]string{"tap", "update", "", "--metadata", "{}"}, "empty tap id"},
+		{[]string{"plugins", "start", ""}, "empty tool name"},
+		{[]string{"plugins", "logs", ""}, "empty tool name"},
+		{[]string{"plugins", "build", "web", ""}, "empty tool name"},
+		{[]string{"plugins", "add", ""}, "empty folder or URL"},
+		{[]string{"plugins", "add", "--branch", "dev", "."}, "are for a git URL, not a folder"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {
@@ -76,12 +86,12 @@ func TestSubcommandHelp(t *testing.T) {
 }
 
 // runSubcommand runs `plugins ...` or `tap ...` with no daemon and returns
-// what it wrote to stderr and its error.
+// what it wrote (help goes to stdout) and its error.
 func runSubcommand(t *testing.T, args []string) (string, error) {
 	t.Helper()
-	var stderr bytes.Buffer
-	env := &cliEnv{stdout: &bytes.Buffer{}, stderr: &stderr, dataDir: t.TempDir()}
+	var out bytes.Buffer
+	env := &cliEnv{stdout: &out, stderr: &out, dataDir: t.TempDir()}
 	cmd := map[string]func(context.Context, *cliEnv, []string) error{"plugins": cmdPlugins, "tap": cmdTap}[args[0]]
 	err := cmd(context.Background(), env, args[1:])
-	return stderr.String(), err
+	return out.String(), err
 }

@@ -46,8 +46,8 @@ func cmdTap(ctx context.Context, env *cliEnv, args []string) error {
 	return fmt.Errorf("%w: unknown subcommand %q", errUsage, sub)
 }
 
-// tapFlags is the flag set of `tap SUB` with its --json flag, which every
-// subcommand that talks to the daemon accepts.
+// tapFlags is the flag set of `tap SUB` with its --json flag, for the
+// subcommands that print what the daemon answers.
 func tapFlags(env *cliEnv, sub string) (*flag.FlagSet, *bool) {
 	fs := newFlags(env, "tap "+sub)
 	return fs, fs.Bool("json", false, "print JSON")
@@ -89,6 +89,9 @@ func tapCreate(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	if len(pos) != 0 {
 		return fmt.Errorf("%w: tap create takes only flags, got %q", errUsage, pos)
+	}
+	if t.NIC == "" || t.ID == "" {
+		return fmt.Errorf("%w: tap create needs --nic and --id", errUsage)
 	}
 	if t.Metadata, err = metadataFlag(metadata); err != nil {
 		return err
@@ -164,13 +167,15 @@ func tapShow[T any](ctx context.Context, env *cliEnv, sub string, args []string,
 
 // tapAct starts, stops or deletes each tap named, going on past failures.
 func tapAct(ctx context.Context, env *cliEnv, sub string, args []string) error {
-	fs, _ := tapFlags(env, sub)
-	pos, err := parseInterspersed(fs, args)
+	pos, err := parseInterspersed(newFlags(env, "tap "+sub), args)
 	if err != nil {
 		return err
 	}
 	if len(pos) == 0 {
 		return fmt.Errorf("%w: tap %s needs at least one tap id", errUsage, sub)
+	}
+	if err := nonEmpty("tap id", pos); err != nil {
+		return err
 	}
 	c, err := env.client()
 	if err != nil {
@@ -214,6 +219,9 @@ func tapUpdate(ctx context.Context, env *cliEnv, args []string) error {
 	}
 	if len(pos) != 1 || md == nil {
 		return fmt.Errorf("%w: tap update takes one id and --metadata JSON", errUsage)
+	}
+	if err := nonEmpty("tap id", pos); err != nil {
+		return err
 	}
 
 	c, err := env.client()
