@@ -8,6 +8,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -30,39 +31,99 @@ type appliance struct {
 	cmd    *exec.Cmd
 }
 
-// buildBinaries compiles ventapp and the example plugin's static binary,
-// copying the plugin's Dockerfile and template beside it, so the source
-// tree is not written to.
+// buildBinaries returns the ventapp binary and a copy, in a folder of
+// the test's own, of the example plugin: its static binary beside its
+// Dockerfile and template, so the source tree is not written to. Both are
+// compiled once per test run (see builtOnce).
 func buildBinaries(t *testing.T) (bin, plugin string) {
 	t.Helper()
-	dir := t.TempDir()
-	bin = filepath.Join(dir, "ventapp")
-	plugin = filepath.Join(dir, "pcap-summary")
+	bin = ventappBinary(t)
+	shared := builtOnce(t, "pcap-summary", func(dir string) error {
+		out, err := goBuildOut([]string{"CGO_ENABLED=0"}, "-o", filepath.Join(dir, "pcap-summary"),
+			"../../examples/plugins/pcap-summary")
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, out)
+		}
+		return nil
+	})
+
+	plugin = filepath.Join(t.TempDir(), "pcap-summary")
 	if err := os.MkdirAll(plugin, 0o755); err != nil {
 		t.Fatal(err)
 	}
-
-	goBuild(t, nil, "-o", bin, ".")
-	goBuild(t, []string{"CGO_ENABLED=0"}, "-o", filepath.Join(plugin, "pcap-summary"), "../../examples/plugins/pcap-summary")
+	copies := map[string]string{
+		filepath.Join(shared, "pcap-summary"): filepath.Join(plugin, "pcap-summary"),
+	}
 	for _, name := range []string{"Dockerfile", "vent.template"} {
-		data, err := os.ReadFile(filepath.Join("..", "..", "examples", "plugins", "pcap-summary", name))
+		copies[filepath.Join("..", "..", "examples", "plugins", "pcap-summary", name)] = filepath.Join(plugin, name)
+	}
+	for from, to := range copies {
+		data, err := os.ReadFile(from)
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := os.WriteFile(filepath.Join(plugin, name), data, 0o644); err != nil {
+		if err := os.WriteFile(to, data, 0o755); err != nil {
 			t.Fatal(err)
 		}
 	}
 	return bin, plugin
 }
 
-func goBuild(t *testing.T, env []string, args ...string) {
+// ventappBinary returns the ventapp binary built from this source, once
+// per test run. Tests only run it: none may change it.
+func ventappBinary(t *testing.T) string {
 	t.Helper()
+	dir := builtOnce(t, "ventapp", func(dir string) error {
+		out, err := goBuildOut(nil, "-o", filepath.Join(dir, "ventapp"), ".")
+		if err != nil {
+			return fmt.Errorf("%w\n%s", err, out)
+		}
+		return nil
+	})
+	return filepath.Join(dir, "ventapp")
+}
+
+// built holds what builtOnce made, by name, under builtRoot.
+var (
+	builtMu   sync.Mutex
+	builtRoot string
+	built     = map[string]error{}
+)
+
+// builtOnce runs build in a folder of its own the first time name is asked
+// for in this test process, and returns that folder; TestMain removes
+// them all at the end. A failed build fails every test that wants it.
+func builtOnce(t *testing.T, name string, build func(dir string) error) string {
+	t.Helper()
+	builtMu.Lock()
+	defer builtMu.Unlock()
+
+	if builtRoot == "" {
+		root, err := os.MkdirTemp("", "ventapp-cmd-test-")
+		if err != nil {
+			t.Fatal(err)
+		}
+		builtRoot = root
+	}
+	dir := filepath.Join(builtRoot, name)
+	err, done := built[name]
+	if !done {
+		if err = os.MkdirAll(dir, 0o755); err == nil {
+			err = build(dir)
+		}
+		built[name] = err
+	}
+	if err != nil {
+		t.Fatalf("building %s: %v", name, err)
+	}
+	return dir
+}
+
+// goBuildOut runs go build with env added and returns its output.
+func goBuildOut(env []string, args ...string) ([]byte, error) {
 	cmd := exec.Command("go", append([]string{"build"}, args...)...)
 	cmd.Env = append(os.Environ(), env...)
-	if out, err := cmd.CombinedOutput(); err != nil {
-		t.Fatalf("go build %v: %v\n%s", args, err, out)
-	}
+	return cmd.CombinedOutput()
 }
 
 func newAppliance(t *testing.T, bin string, d *ctrdtest.Daemon) *appliance {

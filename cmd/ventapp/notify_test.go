@@ -22,8 +22,7 @@ func TestSystemdNotify(t *testing.T) {
 		t.Skip("skipping: builds the binary")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "ventapp")
-	goBuild(t, nil, "-o", bin, ".")
+	bin := ventappBinary(t)
 
 	sockPath := filepath.Join(dir, "notify.sock")
 	conn, err := net.ListenUnixgram("unixgram", &net.UnixAddr{Name: sockPath, Net: "unixgram"})

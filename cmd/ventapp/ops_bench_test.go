@@ -86,8 +86,7 @@ func TestOpsBenchmark(t *testing.T) {
 	t.Logf("RESULT jobs=%d lines=%d backup=%s archive=%s restore=%s", nJobs, nLines,
 		backupTime.Round(time.Millisecond), mib(fi.Size()), restoreTime.Round(time.Millisecond))
 
-	bin := filepath.Join(root, "ventapp")
-	goBuild(t, nil, "-o", bin, ".")
+	bin := ventappBinary(t)
 	for i := 0; i < 3; i++ {
 		t.Logf("RESULT start-to-READY run %d: %s", i+1, timeToReady(t, bin, cfgPath).Round(time.Millisecond))
 	}

@@ -21,8 +21,7 @@ func TestServiceLoggerMode(t *testing.T) {
 		t.Skip("skipping a test that builds the binary in -short mode")
 	}
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "ventapp")
-	goBuild(t, nil, "-o", bin, ".")
+	bin := ventappBinary(t)
 	logPath := filepath.Join(dir, "svc.log")
 
 	pipe := func() (*os.File, *os.File) {

@@ -42,8 +42,7 @@ func openPTY(t *testing.T) (master, slave *os.File) {
 // the background colour as the binary starts and wait five seconds for an
 // answer that never comes. TERM reaches the command's children unchanged.
 func TestNoTerminalQueryAtStart(t *testing.T) {
-	bin := filepath.Join(t.TempDir(), "ventapp")
-	goBuild(t, nil, "-o", bin, ".")
+	bin := ventappBinary(t)
 	master, slave := openPTY(t)
 
 	cmd := exec.Command(bin, "version")
@@ -82,8 +81,7 @@ func TestNoTerminalQueryAtStart(t *testing.T) {
 // TERM as ventapp was given it.
 func TestTermReachesChildren(t *testing.T) {
 	dir := t.TempDir()
-	bin := filepath.Join(dir, "ventapp")
-	goBuild(t, nil, "-o", bin, ".")
+	bin := ventappBinary(t)
 	sock := filepath.Join(dir, "api.sock")
 	text := "[info]\nname = web\n"
 	serveTemplates(t, sock, &text)
