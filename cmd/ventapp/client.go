@@ -649,6 +649,10 @@ func cmdImages(ctx context.Context, env *cliEnv, args []string) error {
 }
 
 func cmdDrop(ctx context.Context, env *cliEnv, args []string) error {
+	args, err := parseInterspersed(newFlags(env, "drop"), args) // -h; `--` before a file named -x
+	if err != nil {
+		return err
+	}
 	if len(args) == 0 {
 		return fmt.Errorf("%w: name at least one file", errUsage)
 	}

@@ -24,6 +24,8 @@ func TestCommandHelp(t *testing.T) {
 		{[]string{"search", "-h"}, "usage: ventapp search [--json] [--limit N] [--offset N] [--by-time] QUERY", true},
 		{[]string{"job", "show", "-h"}, "usage: ventapp job show ID [--json]", true},
 		{[]string{"status", "-h"}, "usage: ventapp status [--json]", true},
+		{[]string{"drop", "-h"}, "usage: ventapp drop FILE...", false},
+		{[]string{"help", "config"}, "usage: ventapp config default", false},
 		{[]string{"images", "list", "-h"}, "usage: ventapp images list [--json]", true},
 		{[]string{"plugins", "-h"}, "usage: ventapp plugins SUBCOMMAND ...", false},
 		{[]string{"help", "plugins"}, "usage: ventapp plugins SUBCOMMAND ...", false},
@@ -73,7 +75,8 @@ func TestUsageErrorOnce(t *testing.T) {
 		{[]string{"jobs", "--bogus"}, "ventapp jobs: flag provided but not defined: -bogus\n" +
 			"usage: ventapp jobs [--json] [--state STATE] [--tool TOOL] [--file TEXT] [--limit N]\n"},
 		{[]string{"tap", "update", "lab1"},
-			"ventapp tap update: tap update takes one id and --metadata JSON\nusage: ventapp tap update ID --metadata JSON\n"},
+			"ventapp tap update: takes one id and --metadata JSON\nusage: ventapp tap update ID --metadata JSON\n"},
+		{[]string{"drop"}, "ventapp drop: name at least one file\nusage: ventapp drop FILE...\n"},
 	}
 	for _, tt := range tests {
 		t.Run(strings.Join(tt.args, " "), func(t *testing.T) {

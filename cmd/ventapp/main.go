@@ -139,6 +139,7 @@ func run(ctx context.Context, env *cliEnv, args []string) int {
 				}
 			}
 			msg := strings.TrimPrefix(err.Error(), errUsage.Error()+": ")
+			msg = strings.TrimPrefix(msg, name+" ") // "tap create: tap create needs ..."
 			fmt.Fprintf(env.stderr, "ventapp %s: %s\nusage: ventapp %s %s\n", name, msg, c.name, usage)
 			return 2
 		}

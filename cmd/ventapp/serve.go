@@ -304,6 +304,10 @@ func cmdVersion(ctx context.Context, env *cliEnv, args []string) error {
 }
 
 func cmdConfig(ctx context.Context, env *cliEnv, args []string) error {
+	args, err := parseInterspersed(newFlags(env, "config"), args)
+	if err != nil {
+		return err
+	}
 	if len(args) != 1 || args[0] != "default" {
 		return fmt.Errorf("%w: want `ventapp config default`", errUsage)
 	}
