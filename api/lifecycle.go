@@ -8,8 +8,8 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
-	"syscall"
 	"time"
 
 	"github.com/ventapp/ventapp/containers"
@@ -162,17 +162,26 @@ func (s *Server) toolLogs(w http.ResponseWriter, r *http.Request) {
 	w.WriteHeader(http.StatusOK)
 	flusher, _ := w.(http.Flusher)
 
-	pos := map[string]logPos{}
+	var tails []*logTail
+	defer func() {
+		for _, lt := range tails {
+			lt.closeAll()
+		}
+	}()
 	last := ""
 	for {
 		for _, f := range files {
-			next, err := copyFrom(w, f, pos[f], func() {
-				if len(files) > 1 && last != f {
-					fmt.Fprintf(w, "==> %s <==\n", strings.TrimSuffix(filepath.Base(f), ".log"))
-					last = f
+			if !slices.ContainsFunc(tails, func(lt *logTail) bool { return lt.path == f }) {
+				tails = append(tails, &logTail{path: f})
+			}
+		}
+		for _, lt := range tails {
+			err := lt.send(w, func() {
+				if len(tails) > 1 && last != lt.path {
+					fmt.Fprintf(w, "==> %s <==\n", strings.TrimSuffix(filepath.Base(lt.path), ".log"))
+					last = lt.path
 				}
 			})
-			pos[f] = next
 			if err != nil {
 				return
 			}
@@ -192,74 +201,6 @@ func (s *Server) toolLogs(w http.ResponseWriter, r *http.Request) {
 			files = now
 		}
 	}
-}
-
-// logPos is how far a log file has been sent: the file (by inode) and the
-// offset in it.
-type logPos struct {
-	ino uint64
-	off int64
-}
-
-// copyFrom copies the log at path from where p says to w, calling before
-// first when there is something to copy, and returns the new position.
-// When path is another file than before and "<path>.1" is the one that was
-// being sent (the logging process moved it aside), the rest of that one
-// goes first; a new file, or one that was emptied, is sent from its start.
-// A missing file is skipped.
-func copyFrom(w io.Writer, path string, p logPos, before func()) (logPos, error) {
-	ino, _ := inode(path)
-	if ino == 0 {
-		return p, nil
-	}
-	if ino != p.ino {
-		if old, size := inode(path + ".1"); p.ino != 0 && old == p.ino && size > p.off {
-			if _, err := copyRange(w, path+".1", p.off, before); err != nil {
-				return p, err
-			}
-		}
-		p = logPos{ino: ino}
-	}
-	off, err := copyRange(w, path, p.off, before)
-	return logPos{ino: ino, off: off}, err
-}
-
-// inode returns the inode number and size of the file at path, or 0, 0.
-func inode(path string) (uint64, int64) {
-	fi, err := os.Stat(path)
-	if err != nil {
-		return 0, 0
-	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		return 0, 0
-	}
-	return st.Ino, fi.Size()
-}
-
-// copyRange copies the file at path from offset to its present end,
-// calling before first when there is something to copy, and returns the
-// offset reached. A file shorter than offset was emptied: it is sent from
-// its start. A missing file is skipped.
-func copyRange(w io.Writer, path string, offset int64, before func()) (int64, error) {
-	f, err := os.Open(path)
-	if err != nil {
-		return offset, nil
-	}
-	defer f.Close()
-	fi, err := f.Stat()
-	if err != nil || fi.Size() == offset {
-		return offset, nil
-	}
-	if fi.Size() < offset {
-		offset = 0
-	}
-	if _, err := f.Seek(offset, io.SeekStart); err != nil {
-		return offset, nil
-	}
-	before()
-	n, err := io.Copy(w, io.LimitReader(f, fi.Size()-offset))
-	return offset + n, err
 }
 
 // spool runs write into a temporary file, then sends it, so that an error

@@ -7,10 +7,11 @@ import (
 	"testing"
 )
 
-// TestCopyFrom follows a service log the way `plugins logs -f` does, step
-// by step, through appends, the logging process moving the file aside,
-// the file being emptied, and the file missing.
-func TestCopyFrom(t *testing.T) {
+// TestLogTail follows a service log the way `plugins logs -f` does, step
+// by step, through appends, the logging process moving the file aside
+// (once, and twice while the reader was behind), the file being emptied,
+// deleted, and missing.
+func TestLogTail(t *testing.T) {
 	dir := t.TempDir()
 	path := filepath.Join(dir, "svc.log")
 	appendTo := func(p, s string) {
@@ -20,6 +21,11 @@ func TestCopyFrom(t *testing.T) {
 		}
 		f.WriteString(s)
 		f.Close()
+	}
+	moveAside := func() {
+		if err := os.Rename(path, path+".1"); err != nil {
+			t.Fatal(err)
+		}
 	}
 	steps := []struct {
 		name   string
@@ -32,9 +38,7 @@ func TestCopyFrom(t *testing.T) {
 		{"appended", func() { appendTo(path, "b\n") }, "b\n"},
 		{"moved aside", func() {
 			appendTo(path, "c\n")
-			if err := os.Rename(path, path+".1"); err != nil {
-				t.Fatal(err)
-			}
+			moveAside()
 			appendTo(path, "d, a longer line\n")
 		}, "c\nd, a longer line\n"},
 		// The logging process empties a file only once it is over 16 MiB,
@@ -45,22 +49,33 @@ func TestCopyFrom(t *testing.T) {
 			}
 			appendTo(path, "e\n")
 		}, "e\n"},
-		{"moved aside again, the old .1 replaced", func() {
-			if err := os.Rename(path, path+".1"); err != nil {
+		{"moved aside twice while behind", func() {
+			appendTo(path, "f\n")
+			moveAside()
+			appendTo(path, "g\n")
+			moveAside()
+			appendTo(path, "h\n")
+		}, "f\ng\nh\n"},
+		{"deleted while written to", func() {
+			f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
+			if err != nil {
 				t.Fatal(err)
 			}
-			appendTo(path, "f\n")
-		}, "f\n"},
-		{"gone", func() { os.Remove(path) }, ""},
+			os.Remove(path)
+			f.WriteString("i\n")
+			f.Close()
+		}, "i\n"},
+		{"gone", func() {}, ""},
+		{"back", func() { appendTo(path, "j\n") }, "j\n"},
 	}
 
-	var p logPos
+	lt := &logTail{path: path}
+	defer lt.closeAll()
 	for _, st := range steps {
 		st.change()
 		var out bytes.Buffer
 		before := 0
-		next, err := copyFrom(&out, path, p, func() { before++ })
-		if err != nil {
+		if err := lt.send(&out, func() { before++ }); err != nil {
 			t.Fatalf("%s: %v", st.name, err)
 		}
 		if out.String() != st.want {
@@ -69,6 +84,5 @@ func TestCopyFrom(t *testing.T) {
 		if (before > 0) != (st.want != "") {
 			t.Errorf("%s: before called %d times with %q to send", st.name, before, st.want)
 		}
-		p = next
 	}
 }

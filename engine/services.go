@@ -540,13 +540,13 @@ func (e *Engine) ToolLogs(name string) ([]string, error) {
 	var out []string
 	for i := 1; i <= max(1, p.Settings.Instances); i++ {
 		f := e.serviceLog(containerName(p, i))
-		if _, err := os.Stat(f); err == nil {
+		if fi, err := os.Stat(f); err == nil && fi.Mode().IsRegular() {
 			out = append(out, f)
 		}
 	}
 	if len(out) == 0 {
-		return nil, fmt.Errorf("%w: %s has not run since it was added or cleaned (ventapp plugins start %s)",
-			ErrNoLog, name, name)
+		return nil, fmt.Errorf("%w: %s has not run since it was added or cleaned, or its log was removed "+
+			"(ventapp plugins start %s)", ErrNoLog, name, name)
 	}
 	return out, nil
 }
