@@ -178,10 +178,14 @@ func (sv *Service) Done() <-chan struct{} { return sv.done }
 // startTask creates and starts a new task on the container, logging to
 // the log file, and returns the channel its exit arrives on.
 func (sv *Service) startTask(ctx context.Context) (<-chan client.ExitStatus, error) {
-	rotateLog(sv.o.LogPath)
 	// The logging process cannot tell anyone that it failed to open the
-	// file, so check here that it can.
-	f, err := os.OpenFile(sv.o.LogPath, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	// file, so check here that it can (its folder may have been removed
+	// since the last start).
+	if err := os.MkdirAll(filepath.Dir(sv.o.LogPath), 0o750); err != nil {
+		return nil, fmt.Errorf("%w: service %s: log folder: %w", ErrStart, sv.spec.ID, err)
+	}
+	rotateLog(sv.o.LogPath)
+	f, err := openLogFile(sv.o.LogPath)
 	if err != nil {
 		return nil, fmt.Errorf("%w: service %s: log file: %w", ErrStart, sv.spec.ID, err)
 	}

@@ -225,3 +225,27 @@ func TestServiceLogUnusable(t *testing.T) {
 		t.Error("the container was left behind")
 	}
 }
+
+// TestServiceLogFolderRemoved: a service whose log folder was removed
+// while it ran starts again with a new one, instead of failing each try.
+func TestServiceLogFolderRemoved(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	logPath := filepath.Join(t.TempDir(), "logs", "svc.log")
+
+	sv, err := e.c.RunService(ctx, serviceSpec("svc-nofolder", `echo up; sleep 0.3; exit 1`), ServiceOptions{LogPath: logPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sv.Stop(ctx)
+	if err := os.RemoveAll(filepath.Dir(logPath)); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "a restart with a new log", func() bool {
+		data, _ := os.ReadFile(logPath)
+		return sv.Status().Restarts >= 1 && strings.Contains(string(data), "up\n")
+	})
+	if st := sv.Status(); st.LastError != "" {
+		t.Errorf("last error %q", st.LastError)
+	}
+}

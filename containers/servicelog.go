@@ -1,6 +1,7 @@
 package containers
 
 import (
+	"bytes"
 	"fmt"
 	"io"
 	"os"
@@ -94,7 +95,7 @@ type logFile struct {
 
 // openLog opens the log file at path for appending, creating it.
 func openLog(path string) (*logFile, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	f, err := openLogFile(path)
 	if err != nil {
 		return nil, err
 	}
@@ -104,6 +105,25 @@ func openLog(path string) (*logFile, error) {
 		return nil, err
 	}
 	return &logFile{path: path, f: f, size: fi.Size()}, nil
+}
+
+// openLogFile opens the regular file at path for appending, creating it.
+// Something else there (a FIFO would block the open for ever, a device
+// would take the output) is an error naming the path.
+func openLogFile(path string) (*os.File, error) {
+	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK, 0o640)
+	if err != nil {
+		return nil, err
+	}
+	fi, err := f.Stat()
+	if err == nil && !fi.Mode().IsRegular() {
+		err = fmt.Errorf("%s: not a regular file (%s)", path, fi.Mode().Type())
+	}
+	if err != nil {
+		f.Close()
+		return nil, err
+	}
+	return f, nil
 }
 
 // copyFrom appends what r yields, a read at a time, until r ends. Write
@@ -122,7 +142,9 @@ func (l *logFile) copyFrom(r io.Reader) {
 	}
 }
 
-// write appends p, rotating the file first when it has grown too big.
+// write appends p. When p takes the file past maxLogBytes, the file is
+// moved aside after p's last whole line, so that the new file starts with
+// a line (a piece with no newline at all goes in whole first).
 func (l *logFile) write(p []byte) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
@@ -130,6 +152,18 @@ func (l *logFile) write(p []byte) {
 	if l.size > maxLogBytes {
 		l.rotate()
 	}
+	if l.size+int64(len(p)) > maxLogBytes {
+		if i := bytes.LastIndexByte(p, '\n'); i >= 0 {
+			l.put(p[:i+1])
+			l.rotate()
+			p = p[i+1:]
+		}
+	}
+	l.put(p)
+}
+
+// put appends p to the file as it is.
+func (l *logFile) put(p []byte) {
 	n, _ := l.f.Write(p)
 	l.size += int64(n)
 }
@@ -140,7 +174,7 @@ func (l *logFile) write(p []byte) {
 // much more than maxLogBytes on disk, visible or not.
 func (l *logFile) rotate() {
 	if err := os.Rename(l.path, l.path+".1"); err == nil {
-		f, err := os.OpenFile(l.path, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+		f, err := openLogFile(l.path)
 		if err == nil {
 			l.f.Close()
 			l.f, l.size = f, 0

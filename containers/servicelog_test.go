@@ -2,11 +2,12 @@ package containers
 
 import (
 	"bytes"
-
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 // closeRecorder records whether Close was called.
@@ -98,5 +99,67 @@ func TestServiceLogRotateFails(t *testing.T) {
 	}
 	if fi.Size() != int64(len("after\n")) || l.size != fi.Size() {
 		t.Errorf("open log holds %d bytes (counted %d) after the cap; want only the new %d", fi.Size(), l.size, len("after\n"))
+	}
+}
+
+// TestServiceLogRotatesAtLine: the file is moved aside after the last
+// whole line of the write that takes it past the limit.
+func TestServiceLogRotatesAtLine(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "svc.log")
+	old := bytes.Repeat([]byte("o"), maxLogBytes-5)
+	if err := os.WriteFile(path, old, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	l, err := openLog(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	l.write([]byte("abc\ndefghij\nkl"))
+	l.close()
+
+	if got := readOr(t, path+".1", "-"); got != string(old)+"abc\ndefghij\n" {
+		t.Errorf("%s.1 ends %q, want it to end with the last whole line", path, got[max(0, len(got)-20):])
+	}
+	if got := readOr(t, path, "-"); got != "kl" {
+		t.Errorf("new log %q, want the unfinished line %q", got, "kl")
+	}
+}
+
+// TestOpenLogFileRefusesOthers: a FIFO or folder at the log path is an
+// error at once, not a hang or a silent nothing.
+func TestOpenLogFileRefusesOthers(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo.log")
+	if err := syscall.Mkfifo(fifo, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	folder := filepath.Join(dir, "folder.log")
+	if err := os.Mkdir(folder, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	// A FIFO with a reader opens; it must still be refused.
+	r, err := os.OpenFile(fifo, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+
+	for _, path := range []string{fifo, folder} {
+		done := make(chan error, 1)
+		go func() {
+			f, err := openLogFile(path)
+			if err == nil {
+				f.Close()
+			}
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil {
+				t.Errorf("%s: opened as a log", path)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatalf("%s: open still blocked after 10s", path)
+		}
 	}
 }
