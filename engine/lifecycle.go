@@ -178,12 +178,25 @@ func (e *Engine) saveLifecycle(l *lifecycle) {
 }
 
 // removeToolLogs deletes the log files of a service tool's containers,
-// rotated ones included.
+// rotated ones included, and those of instances it no longer has (after
+// its instances were lowered).
 func (e *Engine) removeToolLogs(name string) {
-	logs, _ := e.ToolLogs(name)
-	for _, f := range logs {
-		os.Remove(f)
-		os.Remove(f + ".1")
+	p, err := e.reg.Get(name)
+	if err != nil || !IsService(p) {
+		return
+	}
+	base := containerName(p, 1)
+	dir := filepath.Dir(e.serviceLog(base))
+	entries, _ := os.ReadDir(dir)
+	for _, ent := range entries {
+		rest, ok := strings.CutPrefix(ent.Name(), base)
+		if !ok {
+			continue
+		}
+		rest, ok = strings.CutSuffix(strings.TrimSuffix(rest, ".1"), ".log")
+		if ok && strings.Trim(rest, "0123456789") == "" { // instance 1, or N
+			os.Remove(filepath.Join(dir, ent.Name()))
+		}
 	}
 }
 

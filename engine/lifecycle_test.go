@@ -159,7 +159,19 @@ func TestServiceTools(t *testing.T) {
 		t.Errorf("containers after start-all: %q", ids)
 	}
 
-	// Clean removes the containers and the logs.
+	// Clean removes the containers and the logs, those moved aside and
+	// those of instances the tool no longer has, and no other tool's.
+	webTool, err := te.reg.Get("web")
+	if err != nil {
+		t.Fatal(err)
+	}
+	stray := []string{te.serviceLog(containerName(webTool, 1)) + ".1", te.serviceLog(containerName(webTool, 7))}
+	other := te.serviceLog(containerName(webTool, 1) + "-other")
+	for _, f := range append(stray, other) {
+		if err := os.WriteFile(f, []byte("old\n"), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
 	if _, err := te.CleanTools(ctx, []string{"web", "quiet"}); err != nil {
 		t.Fatal(err)
 	}
@@ -168,6 +180,14 @@ func TestServiceTools(t *testing.T) {
 	}
 	if files, err := te.ToolLogs("web"); len(files) != 0 || !errors.Is(err, ErrNoLog) {
 		t.Errorf("logs after clean: %q, %v; want none, ErrNoLog", files, err)
+	}
+	for _, f := range stray {
+		if _, err := os.Stat(f); err == nil {
+			t.Errorf("%s left after clean", filepath.Base(f))
+		}
+	}
+	if _, err := os.Stat(other); err != nil {
+		t.Errorf("clean removed another log: %v", err)
 	}
 
 	// Remove takes a service's logs with it.
