@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"net/url"
 	"os"
 	"os/exec"
@@ -182,8 +183,11 @@ func toolLogs(ctx context.Context, env *cliEnv, c *api.Client, name string, foll
 		q.Set("follow", "1")
 	}
 	err := c.Get(ctx, "/api/v1/plugins/"+url.PathEscape(name)+"/logs", q, env.stdout)
-	if err != nil && ctx.Err() != nil {
+	switch {
+	case err != nil && ctx.Err() != nil:
 		return nil
+	case errors.Is(err, io.ErrUnexpectedEOF):
+		return fmt.Errorf("%s: the daemon ended the log stream (stopped or restarted?): %w", name, err)
 	}
 	return err
 }
