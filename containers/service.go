@@ -32,9 +32,8 @@ const (
 	// restarted after the shortest delay again.
 	stableRun = 30 * time.Second
 
-	// maxLogBytes is the size above which a service's log file is moved to
-	// "<log>.1": when its container is (re)started, and by the logging
-	// process while it runs.
+	// maxLogBytes is the size above which the logging process moves a
+	// service's log file to "<log>.1".
 	maxLogBytes = 16 << 20
 )
 
@@ -184,8 +183,7 @@ func (sv *Service) startTask(ctx context.Context) (<-chan client.ExitStatus, err
 	if err := os.MkdirAll(filepath.Dir(sv.o.LogPath), 0o750); err != nil {
 		return nil, fmt.Errorf("%w: service %s: log folder: %w", ErrStart, sv.spec.ID, err)
 	}
-	rotateLog(sv.o.LogPath)
-	f, err := openLogFile(sv.o.LogPath)
+	f, _, err := openLogFile(sv.o.LogPath)
 	if err != nil {
 		return nil, fmt.Errorf("%w: service %s: log file: %w", ErrStart, sv.spec.ID, err)
 	}
@@ -379,12 +377,4 @@ func (sv *Service) remove() error {
 	}
 	sv.c.log.Info("service removed", "container", sv.spec.ID)
 	return nil
-}
-
-// rotateLog moves a log file over maxLogBytes to "<path>.1", replacing an
-// older one, so a service that runs for months does not fill the disk.
-func rotateLog(path string) {
-	if fi, err := os.Stat(path); err == nil && fi.Size() > maxLogBytes {
-		_ = os.Rename(path, path+".1")
-	}
 }

@@ -84,7 +84,7 @@ func serviceLog(path string, stdout, stderr io.Reader, ready io.Closer) int {
 }
 
 // logFile is a service's log file shared by its two streams. It is
-// moved to "<path>.1" when it grows past maxLogBytes, as at a restart.
+// moved to "<path>.1" when it grows past maxLogBytes.
 type logFile struct {
 	path string
 
@@ -95,25 +95,20 @@ type logFile struct {
 
 // openLog opens the log file at path for appending, creating it.
 func openLog(path string) (*logFile, error) {
-	f, err := openLogFile(path)
+	f, size, err := openLogFile(path)
 	if err != nil {
 		return nil, err
 	}
-	fi, err := f.Stat()
-	if err != nil {
-		f.Close()
-		return nil, err
-	}
-	return &logFile{path: path, f: f, size: fi.Size()}, nil
+	return &logFile{path: path, f: f, size: size}, nil
 }
 
-// openLogFile opens the regular file at path for appending, creating it.
-// Something else there (a FIFO would block the open for ever, a device
-// would take the output) is an error naming the path.
-func openLogFile(path string) (*os.File, error) {
+// openLogFile opens the regular file at path for appending, creating it,
+// and returns its size. Something else there (a FIFO would block the open
+// for ever, a device would take the output) is an error naming the path.
+func openLogFile(path string) (*os.File, int64, error) {
 	f, err := os.OpenFile(path, os.O_WRONLY|os.O_APPEND|os.O_CREATE|syscall.O_NONBLOCK, 0o640)
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
 	fi, err := f.Stat()
 	if err == nil && !fi.Mode().IsRegular() {
@@ -121,9 +116,9 @@ func openLogFile(path string) (*os.File, error) {
 	}
 	if err != nil {
 		f.Close()
-		return nil, err
+		return nil, 0, err
 	}
-	return f, nil
+	return f, fi.Size(), nil
 }
 
 // copyFrom appends what r yields, a read at a time, until r ends. Write
@@ -174,7 +169,7 @@ func (l *logFile) put(p []byte) {
 // much more than maxLogBytes on disk, visible or not.
 func (l *logFile) rotate() {
 	if err := os.Rename(l.path, l.path+".1"); err == nil {
-		f, err := openLogFile(l.path)
+		f, _, err := openLogFile(l.path)
 		if err == nil {
 			l.f.Close()
 			l.f, l.size = f, 0

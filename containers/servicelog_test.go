@@ -147,7 +147,7 @@ func TestOpenLogFileRefusesOthers(t *testing.T) {
 	for _, path := range []string{fifo, folder} {
 		done := make(chan error, 1)
 		go func() {
-			f, err := openLogFile(path)
+			f, _, err := openLogFile(path)
 			if err == nil {
 				f.Close()
 			}
