@@ -96,9 +96,10 @@ type Service struct {
 	cancel context.CancelFunc
 	done   chan struct{}
 
-	mu     sync.Mutex
-	task   client.Task
-	status ServiceStatus
+	mu        sync.Mutex
+	task      client.Task
+	status    ServiceStatus
+	loggerPid int // the present task's logging process, once seen; 0 before
 }
 
 // RunService creates the container s describes and starts it with its
@@ -204,8 +205,10 @@ func (sv *Service) startTask(ctx context.Context) (<-chan client.ExitStatus, err
 		return nil, sv.c.startErr(ctx, err, "start service %s", sv.spec.ID)
 	}
 
+	// The shim waited for the logging process before it made the task.
+	logger := findLogger(sv.o.LogPath)
 	sv.mu.Lock()
-	sv.task = task
+	sv.task, sv.loggerPid = task, logger
 	sv.status.Running, sv.status.Pid = true, task.Pid()
 	sv.status.StartedAt, sv.status.LastError = time.Now(), ""
 	sv.mu.Unlock()
@@ -218,11 +221,16 @@ func (sv *Service) supervise(exitCh <-chan client.ExitStatus) {
 	defer close(sv.done)
 	delay := minRestartDelay
 
+	tick := time.NewTicker(loggerCheckEvery)
+	defer tick.Stop()
 	for {
 		var st client.ExitStatus
 		select {
 		case <-sv.ctx.Done():
 			return
+		case <-tick.C:
+			sv.checkLogger()
+			continue
 		case st = <-exitCh:
 		}
 		code, _, err := st.Result()

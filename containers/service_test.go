@@ -6,6 +6,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -247,5 +248,63 @@ func TestServiceLogFolderRemoved(t *testing.T) {
 	})
 	if st := sv.Status(); st.LastError != "" {
 		t.Errorf("last error %q", st.LastError)
+	}
+}
+
+// TestServiceLoggerKilled: when a service's logging process is killed,
+// the service is restarted with a new one, so its output is logged again
+// instead of filling a pipe nobody reads.
+func TestServiceLoggerKilled(t *testing.T) {
+	defer func(d time.Duration) { loggerCheckEvery = d }(loggerCheckEvery)
+	loggerCheckEvery = 100 * time.Millisecond
+	e := newEnv(t)
+	ctx := context.Background()
+	logPath := filepath.Join(t.TempDir(), "svc.log")
+
+	sv, err := e.c.RunService(ctx, serviceSpec("svc-logger", `trap 'exit 0' TERM; echo up; while true; do echo tick; sleep 0.1; done`),
+		ServiceOptions{LogPath: logPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sv.Stop(ctx)
+	pid := findLogger(logPath)
+	if pid == 0 {
+		t.Fatal("no logging process found for the service")
+	}
+
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 20*time.Second, "a restart with a new logger", func() bool {
+		data, _ := os.ReadFile(logPath)
+		return sv.Status().Restarts >= 1 && strings.Count(string(data), "up\n") >= 2
+	})
+	if now := findLogger(logPath); now == 0 || now == pid {
+		t.Errorf("logger after restart: pid %d (killed one was %d)", now, pid)
+	}
+}
+
+// TestServiceClosesItsOutput: a service that closes its own stdout and
+// stderr keeps its logging process, so it is not taken for one whose
+// logger was killed and restarted.
+func TestServiceClosesItsOutput(t *testing.T) {
+	defer func(d time.Duration) { loggerCheckEvery = d }(loggerCheckEvery)
+	loggerCheckEvery = 50 * time.Millisecond
+	e := newEnv(t)
+	ctx := context.Background()
+	logPath := filepath.Join(t.TempDir(), "svc.log")
+
+	script := `echo up; exec >/dev/null 2>&1; trap 'exit 0' TERM; while true; do sleep 0.1; done`
+	sv, err := e.c.RunService(ctx, serviceSpec("svc-quiet", script), ServiceOptions{LogPath: logPath})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sv.Stop(ctx)
+	time.Sleep(time.Second)
+	if st := sv.Status(); st.Restarts != 0 || !st.Running {
+		t.Errorf("status %+v, want running, never restarted", st)
+	}
+	if pid := findLogger(logPath); pid == 0 {
+		t.Error("the logging process left once the service closed its output")
 	}
 }

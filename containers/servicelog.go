@@ -6,9 +6,13 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"sync"
 	"syscall"
+	"time"
 
+	"github.com/containerd/containerd/v2/client"
 	"github.com/containerd/containerd/v2/pkg/cio"
 )
 
@@ -55,9 +59,11 @@ func ServiceLogMain() {
 
 // serviceLog appends what arrives on stdout and stderr to the file at
 // path until both end, and returns the exit status. It closes ready once
-// the file is open. The shim sends SIGTERM when the task is deleted; the
-// logger still reads both streams to their end (they end once the task's
-// processes are gone) so nothing written before is lost.
+// the file is open. The streams end when the shim deletes the task (the
+// shim holds their write ends until then, so a service that closes its
+// own output keeps its logger); the shim also sends SIGTERM then, which is
+// ignored so that both streams are read to their end and nothing written
+// before is lost.
 func serviceLog(path string, stdout, stderr io.Reader, ready io.Closer) int {
 	signal.Ignore(syscall.SIGTERM, syscall.SIGINT, syscall.SIGHUP, syscall.SIGPIPE)
 
@@ -186,4 +192,68 @@ func (l *logFile) close() error {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.f.Close()
+}
+
+// loggerCheckEvery is how often a running service's logging process is
+// looked for.
+var loggerCheckEvery = 5 * time.Second
+
+// checkLogger restarts the service's task when its logging process, seen
+// before, is gone (killed by hand or by the OOM killer): the task's output
+// would no longer be logged, and once its pipe is full the task would
+// block. A logger never seen (a /proc that hides it) is left alone.
+func (sv *Service) checkLogger() {
+	sv.mu.Lock()
+	task, pid := sv.task, sv.loggerPid
+	sv.mu.Unlock()
+	if task == nil {
+		return
+	}
+
+	if pid != 0 && isLogger(pid, sv.o.LogPath) {
+		return
+	}
+	if pid == 0 {
+		if pid = findLogger(sv.o.LogPath); pid != 0 {
+			sv.mu.Lock()
+			if sv.task == task {
+				sv.loggerPid = pid
+			}
+			sv.mu.Unlock()
+		}
+		return
+	}
+
+	sv.c.log.Warn("service's logging process is gone; restarting the service so its output is logged",
+		"container", sv.spec.ID, "logger_pid", pid)
+	kctx, cancel := cleanupCtx(sv.ctx)
+	defer cancel()
+	if err := task.Kill(kctx, syscall.SIGKILL, client.WithKillAll); err != nil {
+		sv.c.log.Warn("could not kill service", "container", sv.spec.ID, "err", err)
+	}
+}
+
+// findLogger returns the pid of the logging process writing to path, or 0.
+func findLogger(path string) int {
+	entries, err := os.ReadDir("/proc")
+	if err != nil {
+		return 0
+	}
+	for _, e := range entries {
+		if pid, err := strconv.Atoi(e.Name()); err == nil && isLogger(pid, path) {
+			return pid
+		}
+	}
+	return 0
+}
+
+// isLogger reports whether process pid is a logging process writing to
+// path.
+func isLogger(pid int, path string) bool {
+	cmdline, err := os.ReadFile("/proc/" + strconv.Itoa(pid) + "/cmdline")
+	if err != nil {
+		return false
+	}
+	args := strings.Split(strings.TrimSuffix(string(cmdline), "\x00"), "\x00")
+	return len(args) == 3 && args[1] == serviceLogArg && args[2] == path
 }
