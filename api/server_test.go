@@ -7,30 +7,18 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
-	"os"
-	"path/filepath"
 	"strings"
 	"testing"
 
-	"github.com/ventapp/ventapp/config"
 	"github.com/ventapp/ventapp/engine"
+	"github.com/ventapp/ventapp/internal/cfgtest"
 )
 
 // newTestServer serves the API of an engine that was opened but not run:
 // its store, registry and index work, containerd is not connected.
 func newTestServer(t *testing.T) *httptest.Server {
 	t.Helper()
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "vent.cfg")
-	text := "[main]\nfiles = " + filepath.Join(dir, "drop") + "\n[containerd]\naddress = " +
-		filepath.Join(dir, "no-containerd.sock") + "\n"
-	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath, filepath.Join(dir, "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
+	cfg := cfgtest.Idle(t)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
 	e, err := engine.New(cfg, log, "test")
 	if err != nil {

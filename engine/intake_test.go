@@ -12,25 +12,14 @@ import (
 
 	"golang.org/x/sys/unix"
 
-	"github.com/ventapp/ventapp/config"
 	"github.com/ventapp/ventapp/drop"
+	"github.com/ventapp/ventapp/internal/cfgtest"
 )
 
 // newIdleEngine opens an engine that is not run and has no containerd.
 func newIdleEngine(t *testing.T) *Engine {
 	t.Helper()
-	dir := t.TempDir()
-	cfgPath := filepath.Join(dir, "vent.cfg")
-	text := "[main]\nfiles = " + filepath.Join(dir, "drop") + "\n[containerd]\naddress = " +
-		filepath.Join(dir, "no-containerd.sock") + "\n"
-	if err := os.WriteFile(cfgPath, []byte(text), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	cfg, err := config.Load(cfgPath, filepath.Join(dir, "data"))
-	if err != nil {
-		t.Fatal(err)
-	}
-	e, err := New(cfg, slog.New(slog.NewTextHandler(io.Discard, nil)), "test")
+	e, err := New(cfgtest.Idle(t), slog.New(slog.NewTextHandler(io.Discard, nil)), "test")
 	if err != nil {
 		t.Fatal(err)
 	}
