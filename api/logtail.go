@@ -67,16 +67,11 @@ func (lt *logTail) open(path string) bool {
 		return false
 	}
 	fi, err := f.Stat()
-	if err != nil || !fi.Mode().IsRegular() {
+	if err != nil || !fi.Mode().IsRegular() || ino(fi) == 0 {
 		f.Close()
 		return false
 	}
-	st, ok := fi.Sys().(*syscall.Stat_t)
-	if !ok {
-		f.Close()
-		return false
-	}
-	lt.f, lt.ino = f, st.Ino
+	lt.f, lt.ino = f, ino(fi)
 	return true
 }
 
@@ -138,10 +133,7 @@ func fileInode(f *os.File) uint64 {
 	if err != nil {
 		return 0
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
-		return st.Ino
-	}
-	return 0
+	return ino(fi)
 }
 
 // inode returns the inode number of the file at path, or 0.
@@ -150,6 +142,11 @@ func inode(path string) uint64 {
 	if err != nil {
 		return 0
 	}
+	return ino(fi)
+}
+
+// ino is the inode number in fi, or 0.
+func ino(fi os.FileInfo) uint64 {
 	if st, ok := fi.Sys().(*syscall.Stat_t); ok {
 		return st.Ino
 	}
